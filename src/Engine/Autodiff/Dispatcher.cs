@@ -1,0 +1,136 @@
+using AutogradService.Engine.Ops;
+using AutogradService.Engine.Tensors;
+
+namespace AutogradService.Engine.Autodiff;
+
+/// <summary>
+/// The one door every op goes through: checks types, runs the kernel, records a tape node when a gradient may be
+/// needed, and pushes forward-mode tangents along. Shared concerns live here once: dtype promotion, recording,
+/// tangent broadcasting, cancellation.
+/// </summary>
+public static class Dispatcher
+{
+    public static Tensor Apply(Op op, params Tensor[] inputs) => Apply(op, inputs, Attributes.Empty);
+
+    public static Tensor Apply(Op op, Tensor[] inputs, Attributes attrs)
+    {
+        if (inputs.Length == 0)
+            throw new ArgumentException($"op '{op.Name}' has no inputs: pass the scope explicitly", nameof(inputs));
+        return Apply(inputs[0].Scope, op, inputs, attrs);
+    }
+
+    public static Tensor Apply(ExecutionScope scope, Op op, Tensor[] inputs, Attributes attrs)
+    {
+        scope.ThrowIfCancelled();
+        foreach (var input in inputs)
+        {
+            if (!ReferenceEquals(input.Scope, scope))
+                throw EngineException.InvalidArgument($"op '{op.Name}' mixes tensors of different scopes");
+        }
+        inputs = PromoteInputs(op, inputs);
+
+        if (op is CompositeOp composite)
+            return composite.Expand(scope, inputs, attrs);
+
+        var primitive = (PrimitiveOp)op;
+        var types = new TensorType[inputs.Length];
+        for (int i = 0; i < inputs.Length; i++) types[i] = inputs[i].Type;
+        TensorType type;
+        try
+        {
+            type = primitive.InferType(types, attrs);
+        }
+        catch (EngineException e)
+        {
+            throw e.At(null, op.Name);
+        }
+
+        Tensor output;
+        if (primitive is ViewOp)
+        {
+            output = inputs[0].View(type.Shape);
+        }
+        else
+        {
+            output = scope.Allocate(type);
+            try
+            {
+                primitive.Forward(scope, inputs, attrs, output);
+            }
+            catch
+            {
+                output.Dispose();
+                throw;
+            }
+        }
+        scope.OpsExecuted++;
+
+        if (!op.Schema.Differentiable || !type.DType.IsFloating())
+            return output;
+
+        if (scope.GradEnabled && AnyRequiresGrad(inputs))
+        {
+            output.RequiresGrad = true;
+            output.GradFn = new TapeNode(primitive, inputs, attrs, output);
+        }
+        if (AnyTangent(inputs))
+            output.Tangent = PushTangent(primitive, inputs, attrs, output);
+        return output;
+    }
+
+    private static Tensor? PushTangent(PrimitiveOp op, Tensor[] inputs, Attributes attrs, Tensor output)
+    {
+        var tangents = new Tensor?[inputs.Length];
+        for (int i = 0; i < inputs.Length; i++) tangents[i] = inputs[i].Tangent;
+        var tangent = op.Jvp(new JvpArgs(inputs, output, tangents, attrs));
+        return tangent is null ? null : Conform(tangent, output.Type);
+    }
+
+    /// <summary>Makes a derivative match the value it belongs to: broadcast or summed to its shape, cast to its dtype.</summary>
+    internal static Tensor Conform(Tensor derivative, TensorType target)
+    {
+        if (derivative.Shape != target.Shape)
+        {
+            derivative = derivative.Shape.BroadcastsTo(target.Shape)
+                ? F.BroadcastTo(derivative, target.Shape)
+                : F.SumToShape(derivative, target.Shape);
+        }
+        if (derivative.DType != target.DType) derivative = F.Cast(derivative, target.DType);
+        return derivative;
+    }
+
+    private static Tensor[] PromoteInputs(Op op, Tensor[] inputs)
+    {
+        var specs = op.Schema.Inputs;
+        DType? common = null;
+        bool differ = false;
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            if (!SpecAt(specs, i).Promoted) continue;
+            var d = inputs[i].DType;
+            if (common is { } c && c != d) differ = true;
+            common = common is null ? d : DTypes.Promote(common.Value, d);
+        }
+        if (!differ) return inputs;
+        var promoted = (Tensor[])inputs.Clone();
+        for (int i = 0; i < promoted.Length; i++)
+            if (SpecAt(specs, i).Promoted && promoted[i].DType != common!.Value)
+                promoted[i] = F.Cast(promoted[i], common.Value);
+        return promoted;
+    }
+
+    private static OpInput SpecAt(IReadOnlyList<OpInput> specs, int i) =>
+        i < specs.Count ? specs[i] : specs.Count > 0 && specs[^1].Variadic ? specs[^1] : new OpInput("_");
+
+    private static bool AnyRequiresGrad(Tensor[] inputs)
+    {
+        foreach (var t in inputs) if (t.RequiresGrad) return true;
+        return false;
+    }
+
+    private static bool AnyTangent(Tensor[] inputs)
+    {
+        foreach (var t in inputs) if (t.Tangent is not null) return true;
+        return false;
+    }
+}

@@ -1,0 +1,197 @@
+using AutogradService.Engine.Ops;
+using AutogradService.Engine.Tensors;
+
+namespace AutogradService.Engine.Autodiff;
+
+/// <summary>How gradients land on leaves: added to what is there (PyTorch) or replacing it (MXNet, TF, JAX).</summary>
+public enum GradientMode
+{
+    Accumulate,
+    Overwrite,
+}
+
+public sealed record BackwardOptions
+{
+    /// <summary>Keep the recorded graph so backward can run through it again (implied by <see cref="CreateGraph"/>, as in PyTorch).</summary>
+    public bool RetainGraph { get; init; }
+
+    /// <summary>Record the backward pass itself, so its results can be differentiated again (higher order).</summary>
+    public bool CreateGraph { get; init; }
+
+    /// <summary>PyTorch's rule: refuse a missing seed on a non-scalar output instead of seeding with ones.</summary>
+    public bool RequireScalarOutput { get; init; }
+
+    /// <summary>When false, asking for the gradient of a tensor the outputs do not depend on is an error.</summary>
+    public bool AllowUnused { get; init; } = true;
+
+    public GradientMode Mode { get; init; } = GradientMode.Accumulate;
+
+    /// <summary>Called once per requested tensor as soon as its gradient is final (for streaming results).</summary>
+    public Action<Tensor, Tensor>? OnGradientReady { get; init; }
+
+    public static BackwardOptions Default { get; } = new();
+}
+
+/// <summary>
+/// Reverse mode: walks the recorded nodes from the outputs back in reverse recording order, calling each op's VJP
+/// and summing the cotangents of values used more than once. Runs the rules with recording on only when
+/// <see cref="BackwardOptions.CreateGraph"/> asks, which is all higher derivatives need.
+/// </summary>
+public static class ReverseMode
+{
+    /// <summary>
+    /// Gradients of <paramref name="outputs"/> (weighted by <paramref name="seeds"/>, ones where null) with respect to
+    /// <paramref name="wrt"/>, which may be leaves or intermediates. Unconnected ones get zeros.
+    /// </summary>
+    public static Tensor[] Grad(Tensor[] outputs, Tensor?[]? seeds, Tensor[] wrt, BackwardOptions? options = null)
+    {
+        options ??= BackwardOptions.Default;
+        var wanted = new HashSet<Tensor>(wrt, ReferenceEqualityComparer.Instance);
+        var grads = Run(outputs, seeds, options, wanted);
+        var result = new Tensor[wrt.Length];
+        for (int i = 0; i < wrt.Length; i++)
+        {
+            if (grads.TryGetValue(wrt[i], out var g))
+            {
+                result[i] = g;
+            }
+            else if (!options.AllowUnused)
+            {
+                throw EngineException.InvalidArgument(
+                    $"the outputs do not depend on '{wrt[i].Name ?? $"input {i}"}'; allow unused inputs to get zeros instead");
+            }
+            else
+            {
+                result[i] = wrt[i].Scope.Zeros(wrt[i].Shape, wrt[i].DType.IsFloating() ? wrt[i].DType : DType.Float32);
+            }
+        }
+        return result;
+    }
+
+    public static Tensor Grad(Tensor output, Tensor wrt, BackwardOptions? options = null) =>
+        Grad([output], null, [wrt], options)[0];
+
+    /// <summary>
+    /// PyTorch's <c>backward()</c>: sends the gradient to every leaf that requires one and stores it in
+    /// <see cref="Tensor.Grad"/>, added to what is there or replacing it as <see cref="BackwardOptions.Mode"/> says.
+    /// </summary>
+    public static void Backward(Tensor output, Tensor? seed = null, BackwardOptions? options = null)
+    {
+        options ??= BackwardOptions.Default;
+        if (!output.RequiresGrad)
+            throw EngineException.NotDifferentiable(
+                "the output does not depend on any tensor that requires a gradient (was it computed under no_grad or from detached values?)");
+        var grads = Run([output], [seed], options, wanted: null);
+        using var mode = output.Scope.GradMode(options.CreateGraph);
+        foreach (var (tensor, grad) in grads)
+        {
+            if (!tensor.IsLeaf || !tensor.RequiresGrad) continue;
+            tensor.Grad = options.Mode == GradientMode.Accumulate && tensor.Grad is { } old ? F.Add(old, grad) : grad;
+        }
+    }
+
+    /// <summary>Clears a leaf's stored gradient.</summary>
+    public static void ZeroGrad(params Tensor[] leaves)
+    {
+        foreach (var t in leaves) t.Grad = null;
+    }
+
+    private static Dictionary<Tensor, Tensor> Run(Tensor[] outputs, Tensor?[]? seeds, BackwardOptions options, HashSet<Tensor>? wanted)
+    {
+        var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
+        if (outputs.Length == 0) return grads;
+        var scope = outputs[0].Scope;
+
+        using (scope.GradMode(options.CreateGraph))
+        {
+            for (int i = 0; i < outputs.Length; i++)
+            {
+                var seed = SeedFor(outputs[i], seeds is not null && i < seeds.Length ? seeds[i] : null, options);
+                Accumulate(grads, outputs[i], seed);
+            }
+        }
+
+        var nodes = CollectNodes(outputs, out var pendingUses);
+        using var recording = scope.GradMode(options.CreateGraph);
+        foreach (var node in nodes)
+        {
+            scope.ThrowIfCancelled();
+            var inputs = node.Inputs;
+            if (node.Output.TryGetTarget(out var output) && grads.TryGetValue(output, out var grad))
+            {
+                var needs = new bool[inputs.Length];
+                for (int i = 0; i < inputs.Length; i++) needs[i] = inputs[i].RequiresGrad;
+                Tensor?[] inputGrads;
+                try
+                {
+                    inputGrads = node.Op.Vjp(new VjpArgs(inputs, output, grad, node.Attrs, needs));
+                }
+                catch (EngineException e)
+                {
+                    throw e.At(null, node.Op.Name);
+                }
+                for (int i = 0; i < inputs.Length; i++)
+                {
+                    if (needs[i] && i < inputGrads.Length && inputGrads[i] is { } g)
+                        Accumulate(grads, inputs[i], Dispatcher.Conform(g, inputs[i].Type));
+                }
+            }
+            foreach (var input in inputs)
+            {
+                if (!pendingUses.TryGetValue(input, out int left)) continue;
+                pendingUses[input] = --left;
+                if (left == 0 && options.OnGradientReady is { } ready && grads.TryGetValue(input, out var final) &&
+                    (wanted is null ? input.IsLeaf : wanted.Contains(input)))
+                    ready(input, final);
+            }
+            if (!options.RetainGraph && !options.CreateGraph) node.Free();
+        }
+        return grads;
+    }
+
+    private static Tensor SeedFor(Tensor output, Tensor? seed, BackwardOptions options)
+    {
+        if (seed is null)
+        {
+            if (output.ElementCount != 1 && options.RequireScalarOutput)
+                throw EngineException.InvalidArgument(
+                    $"grad can be implicitly created only for scalar outputs (output has shape {output.Shape}); pass a seed, " +
+                    "or turn off the strict rule to get the gradient of the sum");
+            // The gradient of the sum of the outputs, as MXNet and TensorFlow define it.
+            return output.Scope.Full(output.Shape, 1.0, output.DType);
+        }
+        if (seed.Shape != output.Shape)
+            throw EngineException.ShapeMismatch($"the seed has shape {seed.Shape} but the output has shape {output.Shape}");
+        return seed.DType == output.DType ? seed : F.Cast(seed, output.DType);
+    }
+
+    private static void Accumulate(Dictionary<Tensor, Tensor> grads, Tensor target, Tensor grad)
+    {
+        grads[target] = grads.TryGetValue(target, out var existing) ? F.Add(existing, grad) : grad;
+    }
+
+    /// <summary>Every node the outputs depend on, latest first, and how many recorded uses each input has.</summary>
+    private static List<TapeNode> CollectNodes(Tensor[] outputs, out Dictionary<Tensor, int> uses)
+    {
+        uses = new Dictionary<Tensor, int>(ReferenceEqualityComparer.Instance);
+        var seen = new HashSet<TapeNode>(ReferenceEqualityComparer.Instance);
+        var nodes = new List<TapeNode>();
+        var stack = new Stack<TapeNode>();
+        foreach (var o in outputs)
+            if (o.GradFn is { } n && seen.Add(n)) stack.Push(n);
+        while (stack.Count > 0)
+        {
+            var node = stack.Pop();
+            var inputs = node.InputsOrNull ?? throw EngineException.GraphFreed(node.Op.Name);
+            nodes.Add(node);
+            foreach (var input in inputs)
+            {
+                if (!input.RequiresGrad) continue;
+                uses[input] = uses.GetValueOrDefault(input) + 1;
+                if (input.GradFn is { } n && seen.Add(n)) stack.Push(n);
+            }
+        }
+        nodes.Sort((a, b) => b.Sequence.CompareTo(a.Sequence));
+        return nodes;
+    }
+}

@@ -1,0 +1,44 @@
+using AutogradService.Engine.Ops;
+using AutogradService.Engine.Tensors;
+
+namespace AutogradService.Engine.Autodiff;
+
+/// <summary>
+/// One recorded application of a primitive op: what reverse mode needs to send a cotangent from the output back to
+/// the inputs. The tape is the graph these nodes form through their inputs' own nodes; <see cref="Sequence"/> is
+/// the recording order, so processing nodes by decreasing sequence is a valid reverse topological order.
+/// </summary>
+public sealed class TapeNode
+{
+    private static long s_next;
+    private Tensor[]? _inputs;
+
+    internal TapeNode(PrimitiveOp op, Tensor[] inputs, Attributes attrs, Tensor output)
+    {
+        Op = op;
+        _inputs = inputs;
+        Attrs = attrs;
+        Output = new WeakReference<Tensor>(output);
+        Sequence = Interlocked.Increment(ref s_next);
+    }
+
+    public PrimitiveOp Op { get; }
+    public Attributes Attrs { get; }
+    public long Sequence { get; }
+
+    /// <summary>Weak so that a node does not keep its own output alive in a long session.</summary>
+    internal WeakReference<Tensor> Output { get; }
+
+    /// <summary>True once a backward pass without retain_graph has run through this node.</summary>
+    public bool IsFreed => _inputs is null;
+
+    public Tensor[] Inputs => _inputs ?? throw EngineException.GraphFreed(Op.Name);
+
+    /// <summary>The inputs, or null once freed (for walking the graph without throwing).</summary>
+    internal Tensor[]? InputsOrNull => _inputs;
+
+    /// <summary>Drops the saved tensors (PyTorch frees saved buffers the same way after backward).</summary>
+    internal void Free() => _inputs = null;
+
+    public override string ToString() => $"{Op.Name}#{Sequence}";
+}

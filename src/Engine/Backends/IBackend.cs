@@ -1,0 +1,63 @@
+using AutogradService.Engine.Tensors;
+
+namespace AutogradService.Engine.Backends;
+
+/// <summary>
+/// Where kernels run. Ops never touch memory themselves: every kernel call goes through a backend, so a GPU backend
+/// slots in beside <see cref="CpuBackend"/> without changing an op or the autodiff code. The interface is split
+/// into one partial file per op family, mirroring <c>Ops/</c>.
+/// </summary>
+public partial interface IBackend
+{
+    /// <summary>Short name used in requests (<c>cpu</c>, <c>gpu</c>).</summary>
+    string Name { get; }
+
+    /// <summary>Sets every element to <paramref name="value"/> (converted to the tensor's dtype).</summary>
+    void Fill(Tensor output, double value);
+
+    /// <summary>Copies same-shaped, same-dtype contents.</summary>
+    void Copy(Tensor input, Tensor output);
+
+    /// <summary>Converts element types (float to int truncates toward zero, anything to bool is "not zero").</summary>
+    void Cast(Tensor input, Tensor output);
+}
+
+/// <summary>Elementwise one-input kernels.</summary>
+public enum UnaryKernel
+{
+    Neg, Abs, Exp, Log, Log1p, Expm1, Sqrt, Rsqrt, Square, Reciprocal,
+    Sin, Cos, Tan, Tanh, Sigmoid, Relu, Softplus, Sign, LogicalNot,
+}
+
+/// <summary>Elementwise two-input kernels. Comparisons and logical ops write bool.</summary>
+public enum BinaryKernel
+{
+    Add, Sub, Mul, Div, Pow, Maximum, Minimum,
+    Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr,
+}
+
+/// <summary>How a reduction combines elements.</summary>
+public enum ReduceKernel
+{
+    Sum, Prod, Max, Min,
+}
+
+public partial interface IBackend
+{
+    void Unary(UnaryKernel kernel, Tensor input, Tensor output);
+
+    /// <summary>Broadcasting binary op; inputs share a dtype (the dispatcher promotes), output has the broadcast shape.</summary>
+    void Binary(BinaryKernel kernel, Tensor a, Tensor b, Tensor output);
+
+    /// <summary>Broadcasting select: <c>output = condition ? a : b</c>.</summary>
+    void Where(Tensor condition, Tensor a, Tensor b, Tensor output);
+
+    /// <summary>Broadcasts <paramref name="input"/> to the output's shape.</summary>
+    void BroadcastTo(Tensor input, Tensor output);
+
+    /// <summary>
+    /// Reduces over <paramref name="axes"/> (sorted, distinct, non-empty); the output holds the kept dims in order
+    /// (its shape may have ones where keepdims asked, same element count).
+    /// </summary>
+    void Reduce(ReduceKernel kernel, Tensor input, int[] axes, Tensor output);
+}

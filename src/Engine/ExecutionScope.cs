@@ -1,0 +1,169 @@
+using AutogradService.Engine.Backends;
+using AutogradService.Engine.Memory;
+using AutogradService.Engine.Tensors;
+
+namespace AutogradService.Engine;
+
+/// <summary>Per-scope settings: which backend, how much memory, how long loops may run, when to stop.</summary>
+public sealed record ScopeOptions
+{
+    public IBackend? Backend { get; init; }
+    public BufferPool? Pool { get; init; }
+    public long MemoryLimitBytes { get; init; } = long.MaxValue;
+    public long MaxLoopIterations { get; init; } = 1_000_000;
+    public CancellationToken Cancellation { get; init; }
+}
+
+/// <summary>
+/// One request's (or one session's) world: the backend its kernels run on, the memory budget its tensors are
+/// charged to, its cancellation token and loop limit, and whether ops are being recorded. Every tensor belongs to
+/// exactly one scope; disposing the scope gives every buffer it took back to the pool, whether the work
+/// succeeded, failed or was cancelled. A scope is used by one thread at a time.
+/// </summary>
+public sealed class ExecutionScope : IDisposable
+{
+    private readonly List<Tensor> _tensors = [];
+    private int _disposedSinceCompaction;
+    private bool _disposed;
+
+    public ExecutionScope(ScopeOptions? options = null)
+    {
+        options ??= new ScopeOptions();
+        Backend = options.Backend ?? CpuBackend.Instance;
+        Pool = options.Pool ?? BufferPool.Shared;
+        Budget = new MemoryBudget(options.MemoryLimitBytes);
+        MaxLoopIterations = options.MaxLoopIterations;
+        Cancellation = options.Cancellation;
+    }
+
+    public IBackend Backend { get; }
+    public BufferPool Pool { get; }
+    public MemoryBudget Budget { get; }
+    public long MaxLoopIterations { get; }
+    public CancellationToken Cancellation { get; }
+
+    /// <summary>Whether ops applied now are recorded for reverse mode (false inside <see cref="NoGrad"/>).</summary>
+    public bool GradEnabled { get; set; } = true;
+
+    /// <summary>Number of ops executed, for stats.</summary>
+    public long OpsExecuted { get; internal set; }
+
+    /// <summary>Turns recording off until the returned handle is disposed.</summary>
+    public GradModeGuard NoGrad() => new(this, false);
+
+    /// <summary>Sets recording on or off until the returned handle is disposed.</summary>
+    public GradModeGuard GradMode(bool enabled) => new(this, enabled);
+
+    public void ThrowIfCancelled()
+    {
+        if (Cancellation.IsCancellationRequested) throw EngineException.Cancelled();
+    }
+
+    /// <summary>An uninitialised tensor; the caller writes every element.</summary>
+    public Tensor Allocate(Shape shape, DType dtype)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        long bytes = checked(shape.ElementCount * dtype.SizeOf());
+        var storage = new Storage(Pool, Budget, bytes);
+        return new Tensor(this, shape, dtype, storage);
+    }
+
+    public Tensor Allocate(TensorType type) => Allocate(type.Shape, type.DType);
+
+    public Tensor Zeros(Shape shape, DType dtype = DType.Float32)
+    {
+        var t = Allocate(shape, dtype);
+        t.Bytes().Clear();
+        return t;
+    }
+
+    public Tensor Full(Shape shape, double value, DType dtype = DType.Float32)
+    {
+        var t = Allocate(shape, dtype);
+        Backend.Fill(t, value);
+        return t;
+    }
+
+    public Tensor Scalar(double value, DType dtype = DType.Float32) => Full(Shape.Scalar, value, dtype);
+
+    /// <summary>Copies data into a new tensor; with no shape given it is a vector (use <see cref="Scalar"/> for rank 0).</summary>
+    public Tensor FromArray(float[] data, params int[] shape) => FromSpan<float>(data, shape.Length == 0 ? null : shape);
+
+    public Tensor FromArray(double[] data, params int[] shape) => FromSpan<double>(data, shape.Length == 0 ? null : shape);
+
+    public Tensor FromArray(long[] data, params int[] shape) => FromSpan<long>(data, shape.Length == 0 ? null : shape);
+
+    public Tensor FromArray(bool[] data, params int[] shape) => FromSpan<bool>(data, shape.Length == 0 ? null : shape);
+
+    /// <summary>Copies data into a new tensor of <paramref name="shape"/> (empty = scalar, null = vector).</summary>
+    public Tensor FromSpan<T>(ReadOnlySpan<T> data, int[]? shape = null) where T : unmanaged
+    {
+        var s = shape is null ? Shape.Vector(data.Length) : new Shape(shape);
+        if (s.ElementCount != data.Length)
+            throw EngineException.InvalidTensor($"{data.Length} values do not fill shape {s} ({s.ElementCount} elements)");
+        var t = Allocate(s, DTypes.Of<T>());
+        data.CopyTo(t.Span<T>());
+        return t;
+    }
+
+    /// <summary>Copies a tensor's values into this scope as a new leaf (no autograd history).</summary>
+    public Tensor Import(Tensor source)
+    {
+        var t = Allocate(source.Shape, source.DType);
+        source.Bytes().CopyTo(t.Bytes());
+        t.Name = source.Name;
+        return t;
+    }
+
+    internal void Track(Tensor tensor)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _tensors.Add(tensor);
+    }
+
+    /// <summary>Releases tensors the caller no longer needs (session rebinding); compacts the tracking list now and then.</summary>
+    public void Release(Tensor tensor)
+    {
+        if (tensor.IsDisposed) return;
+        tensor.Dispose();
+        if (++_disposedSinceCompaction > 1024 && _disposedSinceCompaction > _tensors.Count / 2)
+        {
+            _tensors.RemoveAll(t => t.IsDisposed);
+            _disposedSinceCompaction = 0;
+        }
+    }
+
+    public int LiveTensorCount
+    {
+        get
+        {
+            int n = 0;
+            foreach (var t in _tensors) if (!t.IsDisposed) n++;
+            return n;
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        foreach (var t in _tensors) t.Dispose();
+        _tensors.Clear();
+    }
+}
+
+/// <summary>Restores the previous recording mode when disposed.</summary>
+public readonly struct GradModeGuard : IDisposable
+{
+    private readonly ExecutionScope _scope;
+    private readonly bool _previous;
+
+    internal GradModeGuard(ExecutionScope scope, bool enabled)
+    {
+        _scope = scope;
+        _previous = scope.GradEnabled;
+        scope.GradEnabled = enabled;
+    }
+
+    public void Dispose() => _scope.GradEnabled = _previous;
+}

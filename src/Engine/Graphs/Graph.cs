@@ -1,0 +1,36 @@
+using AutogradService.Engine.Ops;
+using AutogradService.Engine.Tensors;
+
+namespace AutogradService.Engine.Graphs;
+
+/// <summary>A graph input: its name, dtype and shape, where -1 is any size and a null shape any rank.</summary>
+public sealed record Parameter(string Name, DType DType = DType.Float32, IReadOnlyList<int>? Shape = null)
+{
+    public override string ToString() =>
+        $"{Name}: {DType.WireName()}{(Shape is null ? "[*]" : "[" + string.Join(", ", Shape.Select(d => d < 0 ? "?" : d.ToString())) + "]")}";
+}
+
+/// <summary>One op application: reads values by name, writes values by name.</summary>
+public sealed record Node(string Op, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs, Attributes? Attrs = null, string? Name = null)
+{
+    public Attributes Attributes => Attrs ?? Ops.Attributes.Empty;
+
+    /// <summary>The name errors use: the given one, else the first output.</summary>
+    public string DisplayName => Name ?? (Outputs.Count > 0 ? Outputs[0] : Op);
+}
+
+/// <summary>
+/// The serialized computation clients send (ONNX-like): inputs, nodes in any order that respects their data
+/// dependencies, named outputs, and constants. Subgraphs (the <c>while</c> and <c>if</c> attributes) are graphs too
+/// and may read values of the enclosing graph by name.
+/// </summary>
+public sealed record Graph(
+    IReadOnlyList<Parameter> Inputs,
+    IReadOnlyList<Node> Nodes,
+    IReadOnlyList<string> Outputs,
+    IReadOnlyDictionary<string, HostTensor>? Constants = null)
+{
+    public IReadOnlyDictionary<string, HostTensor> ConstantValues => Constants ?? EmptyConstants;
+
+    private static readonly IReadOnlyDictionary<string, HostTensor> EmptyConstants = new Dictionary<string, HostTensor>();
+}

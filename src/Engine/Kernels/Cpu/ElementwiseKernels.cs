@@ -1,0 +1,186 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using AutogradService.Engine.Backends;
+using AutogradService.Engine.Tensors;
+
+namespace AutogradService.Engine.Kernels.Cpu;
+
+/// <summary>Elementwise kernels over spans, vectorised through <see cref="TensorPrimitives"/> where it has the op.</summary>
+internal static class ElementwiseKernels
+{
+    public static void Unary<T>(UnaryKernel kernel, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (kernel)
+        {
+            case UnaryKernel.Neg: TensorPrimitives.Negate(x, y); break;
+            case UnaryKernel.Abs: TensorPrimitives.Abs(x, y); break;
+            case UnaryKernel.Exp: TensorPrimitives.Exp(x, y); break;
+            case UnaryKernel.Log: TensorPrimitives.Log(x, y); break;
+            case UnaryKernel.Log1p: TensorPrimitives.LogP1(x, y); break;
+            case UnaryKernel.Expm1: TensorPrimitives.ExpM1(x, y); break;
+            case UnaryKernel.Sqrt: TensorPrimitives.Sqrt(x, y); break;
+            case UnaryKernel.Rsqrt: TensorPrimitives.ReciprocalSqrt(x, y); break;
+            case UnaryKernel.Square: TensorPrimitives.Multiply(x, x, y); break;
+            case UnaryKernel.Reciprocal: TensorPrimitives.Reciprocal(x, y); break;
+            case UnaryKernel.Sin: TensorPrimitives.Sin(x, y); break;
+            case UnaryKernel.Cos: TensorPrimitives.Cos(x, y); break;
+            case UnaryKernel.Tan: TensorPrimitives.Tan(x, y); break;
+            case UnaryKernel.Tanh: TensorPrimitives.Tanh(x, y); break;
+            case UnaryKernel.Sigmoid: TensorPrimitives.Sigmoid(x, y); break;
+            case UnaryKernel.Relu: TensorPrimitives.Max(x, T.Zero, y); break;
+            case UnaryKernel.Softplus:
+                // max(x, 0) + log1p(exp(-|x|)): exact for large |x| where log(1 + exp(x)) overflows.
+                for (int i = 0; i < x.Length; i++)
+                {
+                    var v = x[i];
+                    y[i] = T.Max(v, T.Zero) + T.LogP1(T.Exp(-T.Abs(v)));
+                }
+                break;
+            case UnaryKernel.Sign:
+                for (int i = 0; i < x.Length; i++) y[i] = x[i] > T.Zero ? T.One : x[i] < T.Zero ? -T.One : x[i];
+                break;
+            default: throw new NotSupportedException($"unary kernel {kernel} is not defined for floats");
+        }
+    }
+
+    public static void UnaryInt64(UnaryKernel kernel, ReadOnlySpan<long> x, Span<long> y)
+    {
+        switch (kernel)
+        {
+            case UnaryKernel.Neg: TensorPrimitives.Negate(x, y); break;
+            case UnaryKernel.Abs: for (int i = 0; i < x.Length; i++) y[i] = Math.Abs(x[i]); break;
+            case UnaryKernel.Square: TensorPrimitives.Multiply(x, x, y); break;
+            case UnaryKernel.Sign: for (int i = 0; i < x.Length; i++) y[i] = Math.Sign(x[i]); break;
+            case UnaryKernel.Relu: TensorPrimitives.Max(x, 0L, y); break;
+            default: throw new NotSupportedException($"unary kernel {kernel} is not defined for int64");
+        }
+    }
+
+    public static void LogicalNot(ReadOnlySpan<bool> x, Span<bool> y)
+    {
+        for (int i = 0; i < x.Length; i++) y[i] = !x[i];
+    }
+
+    /// <summary>Arithmetic on a block: either operand may be a single broadcast value.</summary>
+    public static void Arithmetic<T>(BinaryKernel kernel, ReadOnlySpan<T> a, bool aScalar, ReadOnlySpan<T> b, bool bScalar, Span<T> y)
+        where T : unmanaged, INumber<T>, IMinMaxValue<T>
+    {
+        if (aScalar && bScalar)
+        {
+            y.Fill(Scalar(kernel, a[0], b[0]));
+            return;
+        }
+        if (typeof(T) == typeof(float) || typeof(T) == typeof(double))
+        {
+            if (TryVector(kernel, a, aScalar, b, bScalar, y)) return;
+        }
+        for (int i = 0; i < y.Length; i++)
+            y[i] = Scalar(kernel, a[aScalar ? 0 : i], b[bScalar ? 0 : i]);
+    }
+
+    private static bool TryVector<T>(BinaryKernel kernel, ReadOnlySpan<T> a, bool aScalar, ReadOnlySpan<T> b, bool bScalar, Span<T> y)
+        where T : unmanaged, INumber<T>
+    {
+        if (typeof(T) == typeof(float))
+        {
+            Vector(kernel, Cast<T, float>(a), aScalar, Cast<T, float>(b), bScalar, CastMut<T, float>(y));
+            return true;
+        }
+        Vector(kernel, Cast<T, double>(a), aScalar, Cast<T, double>(b), bScalar, CastMut<T, double>(y));
+        return true;
+    }
+
+    private static void Vector<T>(BinaryKernel kernel, ReadOnlySpan<T> a, bool aScalar, ReadOnlySpan<T> b, bool bScalar, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (kernel, aScalar, bScalar)
+        {
+            case (BinaryKernel.Add, false, false): TensorPrimitives.Add(a, b, y); break;
+            case (BinaryKernel.Add, false, true): TensorPrimitives.Add(a, b[0], y); break;
+            case (BinaryKernel.Add, true, false): TensorPrimitives.Add(b, a[0], y); break;
+            case (BinaryKernel.Sub, false, false): TensorPrimitives.Subtract(a, b, y); break;
+            case (BinaryKernel.Sub, false, true): TensorPrimitives.Subtract(a, b[0], y); break;
+            case (BinaryKernel.Sub, true, false): TensorPrimitives.Subtract(a[0], b, y); break;
+            case (BinaryKernel.Mul, false, false): TensorPrimitives.Multiply(a, b, y); break;
+            case (BinaryKernel.Mul, false, true): TensorPrimitives.Multiply(a, b[0], y); break;
+            case (BinaryKernel.Mul, true, false): TensorPrimitives.Multiply(b, a[0], y); break;
+            case (BinaryKernel.Div, false, false): TensorPrimitives.Divide(a, b, y); break;
+            case (BinaryKernel.Div, false, true): TensorPrimitives.Divide(a, b[0], y); break;
+            case (BinaryKernel.Div, true, false): TensorPrimitives.Divide(a[0], b, y); break;
+            case (BinaryKernel.Pow, false, false): TensorPrimitives.Pow(a, b, y); break;
+            case (BinaryKernel.Pow, false, true): TensorPrimitives.Pow(a, b[0], y); break;
+            case (BinaryKernel.Pow, true, false): TensorPrimitives.Pow(a[0], b, y); break;
+            case (BinaryKernel.Maximum, false, false): TensorPrimitives.Max(a, b, y); break;
+            case (BinaryKernel.Maximum, false, true): TensorPrimitives.Max(a, b[0], y); break;
+            case (BinaryKernel.Maximum, true, false): TensorPrimitives.Max(b, a[0], y); break;
+            case (BinaryKernel.Minimum, false, false): TensorPrimitives.Min(a, b, y); break;
+            case (BinaryKernel.Minimum, false, true): TensorPrimitives.Min(a, b[0], y); break;
+            case (BinaryKernel.Minimum, true, false): TensorPrimitives.Min(b, a[0], y); break;
+            default: throw new NotSupportedException($"binary kernel {kernel} is not arithmetic");
+        }
+    }
+
+    private static T Scalar<T>(BinaryKernel kernel, T a, T b) where T : INumber<T> => kernel switch
+    {
+        BinaryKernel.Add => a + b,
+        BinaryKernel.Sub => a - b,
+        BinaryKernel.Mul => a * b,
+        BinaryKernel.Div => a / b,
+        BinaryKernel.Pow => T.CreateTruncating(Math.Pow(double.CreateTruncating(a), double.CreateTruncating(b))),
+        BinaryKernel.Maximum => T.IsNaN(a) || T.IsNaN(b) ? a + b : T.Max(a, b),
+        BinaryKernel.Minimum => T.IsNaN(a) || T.IsNaN(b) ? a + b : T.Min(a, b),
+        _ => throw new NotSupportedException($"binary kernel {kernel} is not arithmetic"),
+    };
+
+    /// <summary>Comparisons and logical ops on a block, writing bool.</summary>
+    public static void Predicate<T>(BinaryKernel kernel, ReadOnlySpan<T> a, bool aScalar, ReadOnlySpan<T> b, bool bScalar, Span<bool> y)
+        where T : unmanaged, IComparisonOperators<T, T, bool>
+    {
+        for (int i = 0; i < y.Length; i++)
+        {
+            var x = a[aScalar ? 0 : i];
+            var z = b[bScalar ? 0 : i];
+            y[i] = kernel switch
+            {
+                BinaryKernel.Eq => x == z,
+                BinaryKernel.Ne => x != z,
+                BinaryKernel.Lt => x < z,
+                BinaryKernel.Le => x <= z,
+                BinaryKernel.Gt => x > z,
+                BinaryKernel.Ge => x >= z,
+                _ => throw new NotSupportedException($"binary kernel {kernel} is not a comparison"),
+            };
+        }
+    }
+
+    public static void Logical(BinaryKernel kernel, ReadOnlySpan<bool> a, bool aScalar, ReadOnlySpan<bool> b, bool bScalar, Span<bool> y)
+    {
+        for (int i = 0; i < y.Length; i++)
+        {
+            bool x = a[aScalar ? 0 : i], z = b[bScalar ? 0 : i];
+            y[i] = kernel switch
+            {
+                BinaryKernel.LogicalAnd => x && z,
+                BinaryKernel.LogicalOr => x || z,
+                BinaryKernel.Eq => x == z,
+                BinaryKernel.Ne => x != z,
+                _ => throw new NotSupportedException($"binary kernel {kernel} is not defined for bool"),
+            };
+        }
+    }
+
+    public static void Fill<T>(Span<T> y, double value) where T : unmanaged, INumberBase<T> => y.Fill(T.CreateSaturating(value));
+
+    public static void Convert<TFrom, TTo>(ReadOnlySpan<TFrom> x, Span<TTo> y)
+        where TFrom : unmanaged, INumberBase<TFrom>
+        where TTo : unmanaged, INumberBase<TTo>
+    {
+        for (int i = 0; i < x.Length; i++) y[i] = TTo.CreateSaturating(x[i]);
+    }
+
+    internal static ReadOnlySpan<TTo> Cast<TFrom, TTo>(ReadOnlySpan<TFrom> s) where TFrom : unmanaged where TTo : unmanaged =>
+        System.Runtime.InteropServices.MemoryMarshal.Cast<TFrom, TTo>(s);
+
+    internal static Span<TTo> CastMut<TFrom, TTo>(Span<TFrom> s) where TFrom : unmanaged where TTo : unmanaged =>
+        System.Runtime.InteropServices.MemoryMarshal.Cast<TFrom, TTo>(s);
+}

@@ -1,0 +1,116 @@
+using AutogradService.Engine.Autodiff;
+using AutogradService.Engine.Backends;
+using AutogradService.Engine.Tensors;
+
+namespace AutogradService.Engine.Ops;
+
+/// <summary>
+/// An elementwise one-input op. It states one derivative, <c>dy/dx</c> as a function of x and y written with tensor
+/// ops; both modes follow from it (VJP = g * dy/dx, JVP = t * dy/dx), as DiffSharp and JAX do.
+/// </summary>
+public sealed class UnaryOp : PrimitiveOp
+{
+    private readonly UnaryKernel _kernel;
+    private readonly Func<Tensor, Tensor, Tensor?>? _derivative;
+    private readonly bool _integers;
+
+    /// <param name="derivative">dy/dx from (x, y); null result means zero. A null function marks the op linear in a sign flip (neg).</param>
+    internal UnaryOp(string name, UnaryKernel kernel, string summary, Func<Tensor, Tensor, Tensor?>? derivative,
+        InputDomain domain = InputDomain.Any, bool smooth = true, bool integers = false, bool differentiable = true)
+    {
+        _kernel = kernel;
+        _derivative = derivative;
+        _integers = integers;
+        Domain = domain;
+        Schema = new OpSchema(name, "elementwise", summary, [new OpInput("x", Domain: domain)], [],
+            "same shape and dtype as x", differentiable) { Smooth = smooth };
+    }
+
+    public override OpSchema Schema { get; }
+
+    public InputDomain Domain { get; }
+
+    public override IReadOnlyList<OpExample> Examples =>
+    [
+        new(new ExampleInput(new Shape(3, 4), Domain: Domain)),
+        new(new ExampleInput(Shape.Scalar, Domain: Domain)),
+    ];
+
+    public override TensorType InferType(ReadOnlySpan<TensorType> inputs, Attributes attrs)
+    {
+        ExpectInputs(inputs, 1);
+        var x = inputs[0];
+        if (_kernel == UnaryKernel.LogicalNot)
+        {
+            if (x.DType != DType.Bool) throw EngineException.DTypeMismatch($"'{Name}' needs a bool input, got {x.DType.WireName()}", op: Name);
+            return x;
+        }
+        if (!x.DType.IsFloating() && !(_integers && x.DType == DType.Int64))
+            throw EngineException.DTypeMismatch(
+                $"'{Name}' needs a float32 or float64{(_integers ? " or int64" : "")} input, got {x.DType.WireName()}", op: Name);
+        return x;
+    }
+
+    public override void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output) =>
+        scope.Backend.Unary(_kernel, inputs[0], output);
+
+    public override Tensor?[] Vjp(VjpArgs a) => [Scale(a.Grad, a.Inputs[0], a.Output)];
+
+    public override Tensor? Jvp(JvpArgs a) => a.Tangents[0] is { } t ? Scale(t, a.Inputs[0], a.Output) : null;
+
+    private Tensor? Scale(Tensor v, Tensor x, Tensor y)
+    {
+        if (_derivative is null) return F.Neg(v);
+        return _derivative(x, y) is { } d ? v * d : null;
+    }
+}
+
+/// <summary>The unary ops, each with its kernel and derivative.</summary>
+public static class UnaryOps
+{
+    public static readonly UnaryOp Neg = new("neg", UnaryKernel.Neg, "-x", null, integers: true);
+    public static readonly UnaryOp Abs = new("abs", UnaryKernel.Abs, "|x|", (x, y) => F.Sign(x), smooth: false, integers: true);
+    public static readonly UnaryOp Exp = new("exp", UnaryKernel.Exp, "e^x", (x, y) => y);
+    public static readonly UnaryOp Log = new("log", UnaryKernel.Log, "natural logarithm", (x, y) => F.Reciprocal(x), InputDomain.Positive);
+    public static readonly UnaryOp Log1p = new("log1p", UnaryKernel.Log1p, "log(1 + x), exact near 0", (x, y) => F.Reciprocal(x + 1.0), InputDomain.Positive);
+    public static readonly UnaryOp Expm1 = new("expm1", UnaryKernel.Expm1, "e^x - 1, exact near 0", (x, y) => y + 1.0);
+    public static readonly UnaryOp Sqrt = new("sqrt", UnaryKernel.Sqrt, "square root", (x, y) => 0.5 / y, InputDomain.Positive);
+    public static readonly UnaryOp Rsqrt = new("rsqrt", UnaryKernel.Rsqrt, "1 / sqrt(x)", (x, y) => -0.5 * y / x, InputDomain.Positive);
+    public static readonly UnaryOp Square = new("square", UnaryKernel.Square, "x * x", (x, y) => 2.0 * x, integers: true);
+    public static readonly UnaryOp Reciprocal = new("reciprocal", UnaryKernel.Reciprocal, "1 / x", (x, y) => -F.Square(y), InputDomain.NonZero);
+    public static readonly UnaryOp Sin = new("sin", UnaryKernel.Sin, "sine", (x, y) => F.Cos(x));
+    public static readonly UnaryOp Cos = new("cos", UnaryKernel.Cos, "cosine", (x, y) => -F.Sin(x));
+    public static readonly UnaryOp Tan = new("tan", UnaryKernel.Tan, "tangent", (x, y) => 1.0 + F.Square(y), InputDomain.Unit);
+    public static readonly UnaryOp Tanh = new("tanh", UnaryKernel.Tanh, "hyperbolic tangent", (x, y) => 1.0 - F.Square(y));
+    public static readonly UnaryOp Sigmoid = new("sigmoid", UnaryKernel.Sigmoid, "1 / (1 + e^-x)", (x, y) => y * (1.0 - y));
+    public static readonly UnaryOp Relu = new("relu", UnaryKernel.Relu, "max(x, 0)", (x, y) => F.Cast(F.Gt(x, 0.0), x.DType), smooth: false, integers: true);
+    public static readonly UnaryOp Softplus = new("softplus", UnaryKernel.Softplus, "log(1 + e^x), computed stably", (x, y) => F.Sigmoid(x));
+    public static readonly UnaryOp Sign = new("sign", UnaryKernel.Sign, "-1, 0 or 1 (derivative zero)", (x, y) => null, smooth: false, integers: true);
+    public static readonly UnaryOp LogicalNot = new("logical_not", UnaryKernel.LogicalNot, "not x (bool)", null, InputDomain.Bool, differentiable: false);
+
+    internal static IEnumerable<Op> All =>
+        [Neg, Abs, Exp, Log, Log1p, Expm1, Sqrt, Rsqrt, Square, Reciprocal, Sin, Cos, Tan, Tanh, Sigmoid, Relu, Softplus, Sign, LogicalNot];
+}
+
+public static partial class F
+{
+    public static Tensor Neg(Tensor x) => Dispatcher.Apply(UnaryOps.Neg, x);
+    public static Tensor Abs(Tensor x) => Dispatcher.Apply(UnaryOps.Abs, x);
+    public static Tensor Exp(Tensor x) => Dispatcher.Apply(UnaryOps.Exp, x);
+    public static Tensor Log(Tensor x) => Dispatcher.Apply(UnaryOps.Log, x);
+    public static Tensor Log1p(Tensor x) => Dispatcher.Apply(UnaryOps.Log1p, x);
+    public static Tensor Expm1(Tensor x) => Dispatcher.Apply(UnaryOps.Expm1, x);
+    public static Tensor Sqrt(Tensor x) => Dispatcher.Apply(UnaryOps.Sqrt, x);
+    public static Tensor Rsqrt(Tensor x) => Dispatcher.Apply(UnaryOps.Rsqrt, x);
+    public static Tensor Square(Tensor x) => Dispatcher.Apply(UnaryOps.Square, x);
+    public static Tensor Reciprocal(Tensor x) => Dispatcher.Apply(UnaryOps.Reciprocal, x);
+    public static Tensor Sin(Tensor x) => Dispatcher.Apply(UnaryOps.Sin, x);
+    public static Tensor Cos(Tensor x) => Dispatcher.Apply(UnaryOps.Cos, x);
+    public static Tensor Tan(Tensor x) => Dispatcher.Apply(UnaryOps.Tan, x);
+    public static Tensor Tanh(Tensor x) => Dispatcher.Apply(UnaryOps.Tanh, x);
+    public static Tensor Sigmoid(Tensor x) => Dispatcher.Apply(UnaryOps.Sigmoid, x);
+    public static Tensor Relu(Tensor x) => Dispatcher.Apply(UnaryOps.Relu, x);
+    public static Tensor Softplus(Tensor x) => Dispatcher.Apply(UnaryOps.Softplus, x);
+    public static Tensor Sign(Tensor x) => Dispatcher.Apply(UnaryOps.Sign, x);
+    public static Tensor LogicalNot(Tensor x) => Dispatcher.Apply(UnaryOps.LogicalNot, x);
+}

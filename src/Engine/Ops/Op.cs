@@ -1,0 +1,133 @@
+using AutogradService.Engine.Tensors;
+
+namespace AutogradService.Engine.Ops;
+
+/// <summary>Values a test (or a client) should feed an input so the op is defined and smooth there.</summary>
+public enum InputDomain
+{
+    Any,
+    Positive,
+    NonZero,
+    /// <summary>Open interval (-1, 1).</summary>
+    Unit,
+    /// <summary>Integer indices in [0, n) where n is the example's <see cref="ExampleInput.Bound"/>.</summary>
+    Index,
+    Bool,
+}
+
+/// <summary>One input of an op as the catalog describes it.</summary>
+public sealed record OpInput(string Name, string Description = "", bool Variadic = false, bool Differentiable = true,
+    bool Promoted = false, InputDomain Domain = InputDomain.Any);
+
+/// <summary>One attribute of an op as the catalog describes it.</summary>
+public sealed record OpAttribute(string Name, AttrKind Kind, bool Required, string Description, string? Default = null);
+
+/// <summary>What an op is, for the registry, validation and <c>GET /v1/ops</c>.</summary>
+public sealed record OpSchema(
+    string Name,
+    string Category,
+    string Summary,
+    IReadOnlyList<OpInput> Inputs,
+    IReadOnlyList<OpAttribute> Attributes,
+    string OutputRule,
+    bool Differentiable)
+{
+    public IReadOnlyList<string> Aliases { get; init; } = [];
+
+    /// <summary>False for ops whose derivative jumps (sign, relu at 0, max ties): skipped by second-order checks.</summary>
+    public bool Smooth { get; init; } = true;
+}
+
+/// <summary>An input of an <see cref="OpExample"/>: its type, the domain to sample it from, and an index bound.</summary>
+public sealed record ExampleInput(Shape Shape, DType DType = DType.Float64, InputDomain Domain = InputDomain.Any, int Bound = 0)
+{
+    public static ExampleInput F(params int[] shape) => new(new Shape(shape));
+    public static ExampleInput Positive(params int[] shape) => new(new Shape(shape), Domain: InputDomain.Positive);
+}
+
+/// <summary>A valid call of an op. Every op lists some; the generic derivative checks run them all.</summary>
+public sealed record OpExample(IReadOnlyList<ExampleInput> Inputs, Attributes Attrs)
+{
+    public OpExample(params ExampleInput[] inputs) : this(inputs, Attributes.Empty)
+    {
+    }
+}
+
+/// <summary>
+/// An operation. Its one place holds its description, its shape and dtype rule, and how it computes and
+/// differentiates. Primitive ops run a kernel and state their VJP and JVP; composite ops are written in terms of
+/// other ops and so are differentiated for free.
+/// </summary>
+public abstract class Op
+{
+    public abstract OpSchema Schema { get; }
+
+    public string Name => Schema.Name;
+
+    /// <summary>Valid calls, used by the catalog and by the generic derivative checks.</summary>
+    public virtual IReadOnlyList<OpExample> Examples => [];
+
+    /// <summary>The output's shape and dtype, or an <see cref="EngineException"/> naming what is wrong.</summary>
+    public abstract TensorType InferType(ReadOnlySpan<TensorType> inputs, Attributes attrs);
+
+    public override string ToString() => Name;
+
+    /// <summary>Checks the input count against the schema (for ops without variadic inputs).</summary>
+    protected void ExpectInputs(ReadOnlySpan<TensorType> inputs, int count)
+    {
+        if (inputs.Length != count)
+            throw EngineException.InvalidGraph($"'{Name}' takes {count} input(s), got {inputs.Length}", op: Name);
+    }
+
+    /// <summary>Requires a floating dtype (for math that has no integer meaning).</summary>
+    protected void ExpectFloating(TensorType t, string input = "x")
+    {
+        if (!t.DType.IsFloating())
+            throw EngineException.DTypeMismatch($"'{Name}' needs a float32 or float64 {input}, got {t.DType.WireName()}", op: Name);
+    }
+}
+
+/// <summary>An op run by a backend kernel, with its reverse-mode (VJP) and forward-mode (JVP) rules.</summary>
+public abstract class PrimitiveOp : Op
+{
+    /// <summary>Writes the result into <paramref name="output"/> (already shaped by <see cref="Op.InferType"/>).</summary>
+    public abstract void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output);
+
+    /// <summary>
+    /// Input cotangents from the output cotangent, written with tensor ops (<see cref="F"/>) so the backward pass can
+    /// itself be recorded. Null means zero. A result may have the broadcast shape; the engine sums it back.
+    /// </summary>
+    public virtual Tensor?[] Vjp(VjpArgs args) =>
+        throw new InvalidOperationException($"op '{Name}' declares itself differentiable but has no VJP rule");
+
+    /// <summary>The output tangent from input tangents (null = zero), written with tensor ops. Null means zero.</summary>
+    public virtual Tensor? Jvp(JvpArgs args) =>
+        throw new InvalidOperationException($"op '{Name}' declares itself differentiable but has no JVP rule");
+}
+
+/// <summary>An op defined by other ops: no kernel, no derivative rules of its own.</summary>
+public abstract class CompositeOp : Op
+{
+    public abstract Tensor Expand(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs);
+}
+
+/// <summary>What a VJP rule sees: the op's inputs, its output, the output's cotangent and which inputs need one.</summary>
+public readonly struct VjpArgs(Tensor[] inputs, Tensor output, Tensor grad, Attributes attrs, bool[] needsGrad)
+{
+    public Tensor[] Inputs { get; } = inputs;
+    public Tensor Output { get; } = output;
+    public Tensor Grad { get; } = grad;
+    public Attributes Attrs { get; } = attrs;
+    public bool NeedsGrad(int input) => needsGrad[input];
+    public ExecutionScope Scope => Output.Scope;
+}
+
+/// <summary>What a JVP rule sees: the op's inputs, its output and each input's tangent (null = zero).</summary>
+public readonly struct JvpArgs(Tensor[] inputs, Tensor output, Tensor?[] tangents, Attributes attrs)
+{
+    public Tensor[] Inputs { get; } = inputs;
+    public Tensor Output { get; } = output;
+    public Tensor?[] Tangents { get; } = tangents;
+    public Attributes Attrs { get; } = attrs;
+    public ExecutionScope Scope => Output.Scope;
+}

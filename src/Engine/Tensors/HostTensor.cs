@@ -1,0 +1,93 @@
+namespace AutogradService.Engine.Tensors;
+
+/// <summary>
+/// A tensor held in managed memory outside any scope: graph constants, tensor attributes, stored models, and
+/// values crossing the API boundary. <see cref="Data"/> is a float[], double[], long[] or bool[] matching the dtype.
+/// </summary>
+public sealed class HostTensor
+{
+    public HostTensor(DType dtype, Shape shape, Array data)
+    {
+        if (data.LongLength != shape.ElementCount)
+            throw EngineException.InvalidTensor($"{data.LongLength} values do not fill shape {shape} ({shape.ElementCount} elements)");
+        var expected = dtype switch
+        {
+            DType.Float32 => typeof(float[]),
+            DType.Float64 => typeof(double[]),
+            DType.Int64 => typeof(long[]),
+            _ => typeof(bool[]),
+        };
+        if (data.GetType() != expected)
+            throw EngineException.InvalidTensor($"{dtype.WireName()} data must be a {expected.Name}, got {data.GetType().Name}");
+        DType = dtype;
+        Shape = shape;
+        Data = data;
+    }
+
+    public DType DType { get; }
+    public Shape Shape { get; }
+    public Array Data { get; }
+    public TensorType Type => new(Shape, DType);
+
+    public static HostTensor Scalar(double value, DType dtype = DType.Float32) => FromDoubles(dtype, Shape.Scalar, [value]);
+
+    public static HostTensor Of(float[] data, params int[] shape) => new(DType.Float32, shape.Length == 0 && data.Length != 1 ? Shape.Vector(data.Length) : new Shape(shape), data);
+
+    public static HostTensor Of(double[] data, params int[] shape) => new(DType.Float64, shape.Length == 0 && data.Length != 1 ? Shape.Vector(data.Length) : new Shape(shape), data);
+
+    public static HostTensor Of(long[] data, params int[] shape) => new(DType.Int64, shape.Length == 0 && data.Length != 1 ? Shape.Vector(data.Length) : new Shape(shape), data);
+
+    /// <summary>Builds a tensor of any dtype from doubles (narrowing as the dtype requires).</summary>
+    public static HostTensor FromDoubles(DType dtype, Shape shape, ReadOnlySpan<double> values)
+    {
+        Array data = dtype switch
+        {
+            DType.Float32 => ConvertAll(values, v => (float)v),
+            DType.Float64 => values.ToArray(),
+            DType.Int64 => ConvertAll(values, v => (long)v),
+            _ => ConvertAll(values, v => v != 0),
+        };
+        return new HostTensor(dtype, shape, data);
+    }
+
+    private static T[] ConvertAll<T>(ReadOnlySpan<double> values, Func<double, T> f)
+    {
+        var r = new T[values.Length];
+        for (int i = 0; i < r.Length; i++) r[i] = f(values[i]);
+        return r;
+    }
+
+    public double[] ToDoubles() => Data switch
+    {
+        float[] f => Array.ConvertAll(f, v => (double)v),
+        double[] d => (double[])d.Clone(),
+        long[] l => Array.ConvertAll(l, v => (double)v),
+        bool[] b => Array.ConvertAll(b, v => v ? 1.0 : 0.0),
+        _ => throw new InvalidOperationException(),
+    };
+
+    /// <summary>Copies the values into a new tensor of <paramref name="scope"/>.</summary>
+    public Tensor ToTensor(ExecutionScope scope)
+    {
+        var t = scope.Allocate(Shape, DType);
+        switch (Data)
+        {
+            case float[] f: f.AsSpan().CopyTo(t.Span<float>()); break;
+            case double[] d: d.AsSpan().CopyTo(t.Span<double>()); break;
+            case long[] l: l.AsSpan().CopyTo(t.Span<long>()); break;
+            case bool[] b: b.AsSpan().CopyTo(t.Span<bool>()); break;
+        }
+        return t;
+    }
+
+    /// <summary>Copies a scope tensor out into managed memory.</summary>
+    public static HostTensor From(Tensor t) => t.DType switch
+    {
+        DType.Float32 => new HostTensor(t.DType, t.Shape, t.ToArray<float>()),
+        DType.Float64 => new HostTensor(t.DType, t.Shape, t.ToArray<double>()),
+        DType.Int64 => new HostTensor(t.DType, t.Shape, t.ToArray<long>()),
+        _ => new HostTensor(t.DType, t.Shape, t.ToArray<bool>()),
+    };
+
+    public override string ToString() => $"HostTensor({Type})";
+}

@@ -1,0 +1,144 @@
+using System.Runtime.CompilerServices;
+using AutogradService.Engine.Autodiff;
+using AutogradService.Engine.Memory;
+
+namespace AutogradService.Engine.Tensors;
+
+/// <summary>
+/// A dense row-major tensor in pooled native memory, owned by an <see cref="ExecutionScope"/>, carrying the
+/// autograd facts PyTorch keeps on a tensor: whether it requires a gradient, the tape node that produced it,
+/// its accumulated gradient, and (in forward mode) its tangent. Contents never change after an op writes them,
+/// which is what lets views share storage and the tape keep inputs without copying.
+/// </summary>
+public sealed unsafe partial class Tensor : IDisposable
+{
+    private readonly Storage _storage;
+    private bool _disposed;
+
+    internal Tensor(ExecutionScope scope, Shape shape, DType dtype, Storage storage)
+    {
+        Scope = scope;
+        Shape = shape;
+        DType = dtype;
+        _storage = storage;
+        scope.Track(this);
+    }
+
+    public ExecutionScope Scope { get; }
+    public Shape Shape { get; }
+    public DType DType { get; }
+    public TensorType Type => new(Shape, DType);
+    public int Rank => Shape.Rank;
+    public long ElementCount => Shape.ElementCount;
+    public long ByteCount => ElementCount * DType.SizeOf();
+    public bool IsDisposed => _disposed;
+
+    /// <summary>A name for diagnostics and for intermediates a caller asks about.</summary>
+    public string? Name { get; set; }
+
+    /// <summary>True for leaves the caller differentiates against, and for every value computed from one while recording.</summary>
+    public bool RequiresGrad { get; internal set; }
+
+    /// <summary>The recorded op that produced this tensor; null for leaves and constants.</summary>
+    public TapeNode? GradFn { get; internal set; }
+
+    public bool IsLeaf => GradFn is null;
+
+    /// <summary>The gradient accumulated into this leaf by <see cref="ReverseMode.Backward"/>.</summary>
+    public Tensor? Grad { get; internal set; }
+
+    /// <summary>The forward-mode tangent riding along with this value, when one is being propagated.</summary>
+    public Tensor? Tangent { get; set; }
+
+    /// <summary>Marks a leaf as a variable to differentiate against (PyTorch's <c>requires_grad_()</c>).</summary>
+    public Tensor RequireGrad(bool requires = true)
+    {
+        if (!IsLeaf)
+            throw EngineException.InvalidArgument("only leaf tensors can change requires_grad; use detach() for a computed value");
+        if (requires && !DType.IsFloating())
+            throw EngineException.NotDifferentiable($"a {DType.WireName()} tensor cannot require a gradient", Name);
+        RequiresGrad = requires;
+        return this;
+    }
+
+    public nint Pointer
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _storage.Pointer;
+        }
+    }
+
+    public Span<T> Span<T>() where T : unmanaged
+    {
+        ThrowIfDisposed();
+        if (DTypes.Of<T>() != DType)
+            throw new InvalidOperationException($"tensor is {DType.WireName()}, not {typeof(T).Name}");
+        return new Span<T>((void*)_storage.Pointer, checked((int)ElementCount));
+    }
+
+    public ReadOnlySpan<T> ReadOnlySpan<T>() where T : unmanaged => Span<T>();
+
+    public Span<byte> Bytes()
+    {
+        ThrowIfDisposed();
+        return new Span<byte>((void*)_storage.Pointer, checked((int)ByteCount));
+    }
+
+    public T[] ToArray<T>() where T : unmanaged => Span<T>().ToArray();
+
+    /// <summary>Every element widened to double (bool as 0/1), for inspection and tests.</summary>
+    public double[] ToDoubles()
+    {
+        ThrowIfDisposed();
+        var result = new double[ElementCount];
+        switch (DType)
+        {
+            case DType.Float32: { var s = Span<float>(); for (int i = 0; i < s.Length; i++) result[i] = s[i]; break; }
+            case DType.Float64: Span<double>().CopyTo(result); break;
+            case DType.Int64: { var s = Span<long>(); for (int i = 0; i < s.Length; i++) result[i] = s[i]; break; }
+            case DType.Bool: { var s = Span<bool>(); for (int i = 0; i < s.Length; i++) result[i] = s[i] ? 1 : 0; break; }
+        }
+        return result;
+    }
+
+    /// <summary>The single element of a tensor with one element, widened to double.</summary>
+    public double ToScalar()
+    {
+        if (ElementCount != 1)
+            throw EngineException.ShapeMismatch($"expected a tensor with one element, got shape {Shape}");
+        return ToDoubles()[0];
+    }
+
+    /// <summary>A tensor of another shape sharing this storage (same element count). Not recorded.</summary>
+    internal Tensor View(Shape shape)
+    {
+        ThrowIfDisposed();
+        if (shape.ElementCount != ElementCount)
+            throw EngineException.ShapeMismatch($"cannot view {Shape} as {shape}");
+        _storage.AddRef();
+        return new Tensor(Scope, shape, DType, _storage);
+    }
+
+    /// <summary>Gives the storage back (shared storage survives until its last view goes).</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _storage.Release();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ThrowIfDisposed()
+    {
+        if (_disposed)
+            throw EngineException.InvalidArgument($"tensor {Name ?? Shape.ToString()} was released and can no longer be read");
+    }
+
+    public override string ToString()
+    {
+        var values = ElementCount <= 16 && !_disposed ? " " + string.Join(", ", ToDoubles()) : "";
+        return $"Tensor({Type}{values})";
+    }
+}
