@@ -72,6 +72,7 @@ public static class Dispatcher
         {
             output.RequiresGrad = true;
             output.GradFn = new TapeNode(primitive, inputs, attrs, output);
+            foreach (var input in inputs) input.SavedByTape = true;
         }
         if (AnyTangent(inputs))
             output.Tangent = PushTangent(primitive, inputs, attrs, output);
