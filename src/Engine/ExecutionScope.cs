@@ -40,7 +40,8 @@ public sealed class ExecutionScope : IDisposable
     public BufferPool Pool { get; }
     public MemoryBudget Budget { get; }
     public long MaxLoopIterations { get; }
-    public CancellationToken Cancellation { get; }
+    /// <summary>Checked between ops and inside loops; a session swaps in each batch's token.</summary>
+    public CancellationToken Cancellation { get; set; }
 
     /// <summary>Whether ops applied now are recorded for reverse mode (false inside <see cref="NoGrad"/>).</summary>
     public bool GradEnabled { get; set; } = true;

@@ -72,6 +72,7 @@ public static class Dispatcher
         {
             output.RequiresGrad = true;
             output.GradFn = new TapeNode(primitive, inputs, attrs, output);
+            foreach (var input in inputs) input.SavedByTape = true;
         }
         if (AnyTangent(inputs))
             output.Tangent = PushTangent(primitive, inputs, attrs, output);
@@ -82,7 +83,18 @@ public static class Dispatcher
     {
         var tangents = new Tensor?[inputs.Length];
         for (int i = 0; i < inputs.Length; i++) tangents[i] = inputs[i].Tangent;
-        var tangent = op.Jvp(new JvpArgs(inputs, output, tangents, attrs));
+        // The rule uses the inputs as plain values: their tangents are hidden while it runs, or every op inside it
+        // would push a tangent of its own (a nested forward pass that wastes work and, for div, never ends).
+        foreach (var input in inputs) input.Tangent = null;
+        Tensor? tangent;
+        try
+        {
+            tangent = op.Jvp(new JvpArgs(inputs, output, tangents, attrs));
+        }
+        finally
+        {
+            for (int i = 0; i < inputs.Length; i++) inputs[i].Tangent = tangents[i];
+        }
         return tangent is null ? null : Conform(tangent, output.Type);
     }
 

@@ -36,6 +36,8 @@ public sealed class OpRegistry
         IdentityOp.Instance,
         DetachOp.Instance,
         CastOp.Instance,
+        .. NeuralNetOps.All,
+        .. CreationOps.All,
     ]);
 
     public IReadOnlyList<Op> All => _ops;

@@ -44,6 +44,9 @@ public sealed unsafe partial class Tensor : IDisposable
 
     public bool IsLeaf => GradFn is null;
 
+    /// <summary>True once a recorded node keeps this tensor as an input: backward may still read it.</summary>
+    internal bool SavedByTape { get; set; }
+
     /// <summary>The gradient accumulated into this leaf by <see cref="ReverseMode.Backward"/>.</summary>
     public Tensor? Grad { get; internal set; }
 

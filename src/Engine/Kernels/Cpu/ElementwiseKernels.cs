@@ -10,6 +10,8 @@ internal static class ElementwiseKernels
 {
     public static void Unary<T>(UnaryKernel kernel, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        // Some TensorPrimitives calls (Sigmoid) refuse empty spans; an empty tensor has nothing to compute.
+        if (x.IsEmpty) return;
         switch (kernel)
         {
             case UnaryKernel.Neg: TensorPrimitives.Negate(x, y); break;

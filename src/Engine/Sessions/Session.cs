@@ -1,0 +1,228 @@
+using AutogradService.Engine.Autodiff;
+using AutogradService.Engine.Ops;
+using AutogradService.Engine.Tensors;
+
+namespace AutogradService.Engine.Sessions;
+
+public sealed record SessionSettings
+{
+    public GradientMode GradientMode { get; init; } = GradientMode.Accumulate;
+    public long MemoryLimitBytes { get; init; } = 64L << 20;
+    public long MaxLoopIterations { get; init; } = 100_000;
+
+    /// <summary>PyTorch's refusal of backward on a non-scalar output without a seed; off means "gradient of the sum".</summary>
+    public bool StrictScalarSeed { get; init; }
+
+    public long MaxTensorElements { get; init; } = long.MaxValue;
+}
+
+/// <summary>
+/// Define-by-run over the network: a named set of tensors in one scope, changed by commands as the client's own code
+/// runs (its loops, its branches), with the tape recording what it applies. Names can be rebound, as a client's
+/// variables are in a loop; a value the tape still needs stays alive after its name moves on. Not thread-safe:
+/// the transport runs one command batch at a time.
+/// </summary>
+public sealed class Session : IDisposable
+{
+    private readonly Dictionary<string, Tensor> _values = new(StringComparer.Ordinal);
+    private readonly OpRegistry _registry;
+    private readonly ExecutionScope _scope;
+
+    public Session(SessionSettings settings, OpRegistry? registry = null)
+    {
+        Settings = settings;
+        _registry = registry ?? OpRegistry.Default;
+        _scope = new ExecutionScope(new ScopeOptions
+        {
+            MemoryLimitBytes = settings.MemoryLimitBytes,
+            MaxLoopIterations = settings.MaxLoopIterations,
+        });
+    }
+
+    public SessionSettings Settings { get; }
+    public long MemoryInUse => _scope.Budget.InUseBytes;
+    public IReadOnlyCollection<string> Names => _values.Keys;
+
+    /// <summary>Runs work under a cancellation token (the scope's own token is fixed, so this checks around the call).</summary>
+    public ExecutionScope Scope => _scope;
+
+    public void Variable(string name, HostTensor value, bool requiresGrad = true)
+    {
+        CheckSize(name, value);
+        var t = value.ToTensor(_scope);
+        t.Name = name;
+        if (requiresGrad) t.RequireGrad();
+        Bind(name, t);
+    }
+
+    public void Constant(string name, HostTensor value)
+    {
+        CheckSize(name, value);
+        var t = value.ToTensor(_scope);
+        t.Name = name;
+        Bind(name, t);
+    }
+
+    /// <summary>Applies a registered op to named values (number literals allowed as inputs) and binds the result.</summary>
+    public void Apply(string op, IReadOnlyList<string> inputs, Attributes attrs, string output)
+    {
+        var resolved = _registry.Get(op);
+        var args = new Tensor[inputs.Count];
+        for (int i = 0; i < args.Length; i++) args[i] = Resolve(inputs[i], op);
+        Tensor result;
+        try
+        {
+            result = args.Length == 0 ? Dispatcher.Apply(_scope, resolved, [], attrs) : Dispatcher.Apply(_scope, resolved, args, attrs);
+        }
+        catch (EngineException e)
+        {
+            throw e.At(output, resolved.Name);
+        }
+        Bind(output, result);
+    }
+
+    public HostTensor Fetch(string name) => HostTensor.From(Get(name));
+
+    /// <summary>Runs lines of the text syntax, reading and binding session names.</summary>
+    private void RunProgram(string text) =>
+        throw EngineException.InvalidArgument("programs in sessions arrive with the graph interpreter");
+
+    public void Backward(string output, HostTensor? seed, bool retainGraph, bool createGraph)
+    {
+        var y = Get(output);
+        var seedTensor = seed?.ToTensor(_scope);
+        ReverseMode.Backward(y, seedTensor, new BackwardOptions
+        {
+            RetainGraph = retainGraph,
+            CreateGraph = createGraph,
+            Mode = Settings.GradientMode,
+            RequireScalarOutput = Settings.StrictScalarSeed,
+        });
+    }
+
+    /// <summary>The stored gradient of a leaf; zeros when backward has not reached it.</summary>
+    public HostTensor Grad(string name)
+    {
+        var t = Get(name);
+        if (!t.RequiresGrad)
+            throw EngineException.NotDifferentiable($"'{name}' does not require a gradient (declare it a variable with requires_grad)", name);
+        if (!t.IsLeaf)
+            throw EngineException.InvalidArgument($"'{name}' is computed, not a leaf; gradients are stored on variables");
+        return t.Grad is { } g ? HostTensor.From(g) : HostTensor.From(_scope.Zeros(t.Shape, t.DType));
+    }
+
+    public void ZeroGrad(IReadOnlyList<string> names)
+    {
+        if (names.Count == 0)
+        {
+            foreach (var t in _values.Values) t.Grad = null;
+            return;
+        }
+        foreach (var n in names) Get(n).Grad = null;
+    }
+
+    public void Detach(string name, string output) => Bind(output, F.Detach(Get(name)));
+
+    public void NoGrad(bool enabled) => _scope.GradEnabled = !enabled;
+
+    public bool GradEnabled => _scope.GradEnabled;
+
+    /// <summary>Forgets names. Their memory goes back at once unless the tape or another name still uses it.</summary>
+    public void Release(IReadOnlyList<string> names)
+    {
+        foreach (var n in names)
+        {
+            var t = Get(n);
+            _values.Remove(n);
+            ReleaseIfUnused(t);
+        }
+    }
+
+    public bool Contains(string name) => _values.ContainsKey(name);
+
+    /// <summary>Runs one command; fetch and grad return a value, the others null.</summary>
+    public HostTensor? Execute(SessionCommand command, CancellationToken cancellation = default)
+    {
+        cancellation.ThrowIfCancellationRequested();
+        switch (command)
+        {
+            case SessionCommand.Variable v: Variable(v.Name, v.Value, v.RequiresGrad); return null;
+            case SessionCommand.Constant c: Constant(c.Name, c.Value); return null;
+            case SessionCommand.Apply a: Apply(a.Op, a.Inputs, a.Attrs, a.Output); return null;
+            case SessionCommand.Program p: RunProgram(p.Text); return null;
+            case SessionCommand.Fetch f: return Fetch(f.Name);
+            case SessionCommand.Backward b: Backward(b.Output, b.Seed, b.RetainGraph, b.CreateGraph); return null;
+            case SessionCommand.Grad g: return Grad(g.Name);
+            case SessionCommand.ZeroGrad z: ZeroGrad(z.Names); return null;
+            case SessionCommand.Detach d: Detach(d.Name, d.Output); return null;
+            case SessionCommand.NoGrad n: NoGrad(n.Enabled); return null;
+            case SessionCommand.Release r: Release(r.Names); return null;
+            default: throw EngineException.InvalidArgument($"unknown session command {command.GetType().Name}");
+        }
+    }
+
+    /// <summary>
+    /// Runs commands in order; the first that fails stops the batch with a <see cref="SessionBatchException"/> naming
+    /// its index. Commands before it keep their effect, as a client's statements would.
+    /// </summary>
+    public IReadOnlyList<HostTensor?> ExecuteBatch(IReadOnlyList<SessionCommand> commands, CancellationToken cancellation = default)
+    {
+        var results = new List<HostTensor?>(commands.Count);
+        _scope.Cancellation = cancellation;
+        for (int i = 0; i < commands.Count; i++)
+        {
+            try
+            {
+                results.Add(Execute(commands[i], cancellation));
+            }
+            catch (EngineException e)
+            {
+                throw new SessionBatchException(i, e, results);
+            }
+            catch (OperationCanceledException e)
+            {
+                throw new SessionBatchException(i, EngineException.Cancelled(e), results);
+            }
+        }
+        return results;
+    }
+
+    private void Bind(string name, Tensor value)
+    {
+        if (string.IsNullOrEmpty(name)) throw EngineException.InvalidArgument("a value needs a name");
+        if (_values.TryGetValue(name, out var old) && !ReferenceEquals(old, value))
+        {
+            _values[name] = value;
+            ReleaseIfUnused(old);
+            return;
+        }
+        _values[name] = value;
+    }
+
+    private void ReleaseIfUnused(Tensor t)
+    {
+        // A tensor the tape recorded (or a leaf that may receive gradients) stays until the session ends.
+        if (t.RequiresGrad || t.SavedByTape) return;
+        foreach (var v in _values.Values) if (ReferenceEquals(v, t)) return;
+        _scope.Release(t);
+    }
+
+    private Tensor Resolve(string input, string op)
+    {
+        if (_values.TryGetValue(input, out var t)) return t;
+        if (double.TryParse(input, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double literal))
+            return _scope.Scalar(literal);
+        throw EngineException.InvalidGraph($"unknown value '{input}'", op: op, input: input);
+    }
+
+    private Tensor Get(string name) =>
+        _values.TryGetValue(name, out var t) ? t : throw new EngineException(ErrorCodes.NotFound, $"no value named '{name}' in this session", input: name);
+
+    private void CheckSize(string name, HostTensor value)
+    {
+        if (value.Shape.ElementCount > Settings.MaxTensorElements)
+            throw EngineException.InvalidTensor($"tensor '{name}' has {value.Shape.ElementCount} elements, over the limit of {Settings.MaxTensorElements}", name);
+    }
+
+    public void Dispose() => _scope.Dispose();
+}
