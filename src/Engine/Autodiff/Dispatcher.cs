@@ -57,6 +57,11 @@ public static class Dispatcher
             {
                 primitive.Forward(scope, inputs, attrs, output);
             }
+            catch (EngineException e)
+            {
+                output.Dispose();
+                throw e.At(null, op.Name);
+            }
             catch
             {
                 output.Dispose();

@@ -149,10 +149,11 @@ public sealed class FillOp : CreationOp
 /// </summary>
 public sealed class RandomOp : CreationOp
 {
+    // Declared before the instances: static fields initialise in text order, and the constructors read this one.
+    private static readonly OpAttribute Seed = new("seed", AttrKind.Int, true, "the generator's seed (same seed, same values)");
+
     public static readonly RandomOp Normal = new(normal: true);
     public static readonly RandomOp Uniform = new(normal: false);
-
-    private static readonly OpAttribute Seed = new("seed", AttrKind.Int, true, "the generator's seed (same seed, same values)");
 
     private readonly bool _normal;
 

@@ -32,10 +32,11 @@ public static class LossReduction
 /// </summary>
 public sealed class SoftmaxOp : CompositeOp
 {
+    // Declared before the instances: static fields initialise in text order, and the constructor reads this one.
+    private static readonly OpAttribute Axis = new("axis", AttrKind.Int, false, "the axis that sums to one (negative counts from the end)", "-1");
+
     public static readonly SoftmaxOp Softmax = new(log: false);
     public static readonly SoftmaxOp LogSoftmax = new(log: true);
-
-    private static readonly OpAttribute Axis = new("axis", AttrKind.Int, false, "the axis that sums to one (negative counts from the end)", "-1");
 
     private readonly bool _log;
 

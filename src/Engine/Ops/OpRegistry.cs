@@ -33,6 +33,8 @@ public sealed class OpRegistry
         .. ReduceOps.All,
         ReshapeOp.Instance,
         BroadcastToOp.Instance,
+        .. LinearAlgebraOps.All,
+        .. MovementOps.All,
         IdentityOp.Instance,
         DetachOp.Instance,
         CastOp.Instance,
