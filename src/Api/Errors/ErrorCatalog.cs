@@ -1,0 +1,57 @@
+using AutogradService.Engine;
+using Grpc.Core;
+
+namespace AutogradService.Api.Errors;
+
+/// <summary>
+/// The error table of the API contract in one place: each stable code with its HTTP status and gRPC status.
+/// Codes the engine does not raise (overloaded, request_too_large) belong to the service.
+/// </summary>
+public static class ErrorCatalog
+{
+    public const string Overloaded = "overloaded";
+    public const string RequestTooLarge = "request_too_large";
+    public const string Internal = "internal";
+
+    public static (int Http, StatusCode Grpc) StatusFor(string code) => code switch
+    {
+        ErrorCodes.InvalidGraph or ErrorCodes.ShapeMismatch or ErrorCodes.DTypeMismatch or ErrorCodes.InvalidTensor
+            or ErrorCodes.NotDifferentiable or ErrorCodes.InvalidArgument => (400, StatusCode.InvalidArgument),
+        ErrorCodes.GraphFreed => (409, StatusCode.FailedPrecondition),
+        ErrorCodes.MemoryLimitExceeded => (422, StatusCode.ResourceExhausted),
+        ErrorCodes.IterationLimitExceeded => (422, StatusCode.ResourceExhausted),
+        ErrorCodes.DeadlineExceeded => (504, StatusCode.DeadlineExceeded),
+        ErrorCodes.NotFound => (404, StatusCode.NotFound),
+        Overloaded => (429, StatusCode.ResourceExhausted),
+        RequestTooLarge => (413, StatusCode.ResourceExhausted),
+        _ => (500, StatusCode.Internal),
+    };
+
+    public static string Title(string code) => code switch
+    {
+        ErrorCodes.InvalidGraph => "Invalid graph",
+        ErrorCodes.ShapeMismatch => "Shape mismatch",
+        ErrorCodes.DTypeMismatch => "Dtype mismatch",
+        ErrorCodes.InvalidTensor => "Invalid tensor",
+        ErrorCodes.NotDifferentiable => "Not differentiable",
+        ErrorCodes.InvalidArgument => "Invalid argument",
+        ErrorCodes.GraphFreed => "Graph freed",
+        ErrorCodes.MemoryLimitExceeded => "Memory limit exceeded",
+        ErrorCodes.IterationLimitExceeded => "Iteration limit exceeded",
+        ErrorCodes.DeadlineExceeded => "Deadline exceeded",
+        ErrorCodes.NotFound => "Not found",
+        Overloaded => "Overloaded",
+        RequestTooLarge => "Request too large",
+        _ => "Internal error",
+    };
+}
+
+/// <summary>A service-level failure that is not the engine's (overloaded, not found in a store, too large).</summary>
+public sealed class ServiceException(string code, string detail, TimeSpan? retryAfter = null) : Exception(detail)
+{
+    public string Code { get; } = code;
+    public TimeSpan? RetryAfter { get; } = retryAfter;
+
+    public static ServiceException Overloaded(TimeSpan retryAfter) =>
+        new(ErrorCatalog.Overloaded, "the engine's queue is full; retry after the indicated delay", retryAfter);
+}

@@ -1,0 +1,59 @@
+using AutogradService.Engine.Autodiff;
+using AutogradService.Engine.Graphs;
+using AutogradService.Engine.Tensors;
+
+namespace AutogradService.Api.Execution;
+
+public enum TransformKind
+{
+    Evaluate,
+    Gradient,
+    Jvp,
+    Jacobian,
+    Hessian,
+}
+
+/// <summary>What to compute: exactly one of a graph, a text program, or a registered model's name.</summary>
+public sealed record ComputationSource(Graph? Graph = null, string? Program = null, string? Model = null);
+
+/// <summary>A stateless transform request, the same whichever transport brought it.</summary>
+public sealed record TransformRequest
+{
+    public required TransformKind Kind { get; init; }
+    public required ComputationSource Source { get; init; }
+    public IReadOnlyDictionary<string, HostTensor> Inputs { get; init; } = new Dictionary<string, HostTensor>();
+    public IReadOnlyList<string>? Outputs { get; init; }
+    public long? MemoryBytes { get; init; }
+    public int? TimeoutMs { get; init; }
+    public string? Device { get; init; }
+    public IReadOnlyList<string>? Wrt { get; init; }
+    public IReadOnlyDictionary<string, HostTensor>? Seeds { get; init; }
+    public IReadOnlyList<string>? Intermediates { get; init; }
+    public IReadOnlyDictionary<string, HostTensor>? Tangents { get; init; }
+    public JacobianMode Mode { get; init; } = JacobianMode.Auto;
+    public IReadOnlyDictionary<string, HostTensor>? Vector { get; init; }
+}
+
+public sealed record TransformStats(double ForwardMs, double BackwardMs, long PeakBytes, long NodesExecuted);
+
+/// <summary>What a transform returns; only the parts its kind fills are non-null.</summary>
+public sealed record TransformResult
+{
+    public required IReadOnlyDictionary<string, HostTensor> Outputs { get; init; }
+    public IReadOnlyDictionary<string, HostTensor>? Gradients { get; init; }
+    public IReadOnlyDictionary<string, (HostTensor Value, HostTensor Adjoint)>? Intermediates { get; init; }
+    public IReadOnlyDictionary<string, HostTensor>? TangentsOut { get; init; }
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, HostTensor>>? Jacobians { get; init; }
+    public JacobianMode? ModeUsed { get; init; }
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, HostTensor>>? Hessians { get; init; }
+    public IReadOnlyDictionary<string, HostTensor>? Hvp { get; init; }
+    public required TransformStats Stats { get; init; }
+}
+
+/// <summary>One event of a streamed gradient: an output, a final gradient, or the closing stats.</summary>
+public abstract record StreamEvent
+{
+    public sealed record Tensor(string Name, string Role, HostTensor Value) : StreamEvent;
+
+    public sealed record Done(TransformStats Stats) : StreamEvent;
+}

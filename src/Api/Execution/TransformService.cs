@@ -1,0 +1,227 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using AutogradService.Api.Models;
+using AutogradService.Api.Options;
+using AutogradService.Engine;
+using AutogradService.Engine.Graphs;
+using AutogradService.Engine.Tensors;
+using Microsoft.Extensions.Options;
+
+namespace AutogradService.Api.Execution;
+
+/// <summary>
+/// Runs stateless transforms: resolves the computation (graph, program or model), applies the request's limits
+/// (lowered, never raised), opens a scope with its memory budget and deadline, waits for an engine worker, calls
+/// <see cref="GraphFunctions"/>, and copies the results out before the scope gives its memory back.
+/// </summary>
+public sealed class TransformService(EngineGate gate, ModelRepository models, IOptions<LimitsOptions> options)
+{
+    private readonly LimitsOptions _limits = options.Value;
+
+    public PlanCache Plans { get; } = new(capacity: 512);
+
+    public async Task<TransformResult> RunAsync(TransformRequest request, CancellationToken cancellation)
+    {
+        var graph = Resolve(request.Source, request.Outputs);
+        CheckRequest(request, graph);
+        using var deadline = Deadline(request, cancellation);
+        return await gate.RunAsync(ct => Execute(request, graph, ct, onOutputs: null, onGradient: null), deadline.Token);
+    }
+
+    /// <summary>A gradient whose outputs arrive after the forward pass and each gradient as soon as it is final.</summary>
+    public async IAsyncEnumerable<StreamEvent> StreamGradientAsync(TransformRequest request, [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        var graph = Resolve(request.Source, request.Outputs);
+        CheckRequest(request, graph);
+        var channel = Channel.CreateUnbounded<StreamEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var deadline = Deadline(request, cancellation);
+        var work = gate.RunAsync(ct =>
+        {
+            try
+            {
+                var result = Execute(request, graph, ct,
+                    onOutputs: outputs =>
+                    {
+                        foreach (var (name, value) in outputs) channel.Writer.TryWrite(new StreamEvent.Tensor(name, "output", value));
+                    },
+                    onGradient: (name, value) => channel.Writer.TryWrite(new StreamEvent.Tensor(name, "gradient", value)));
+                channel.Writer.TryWrite(new StreamEvent.Done(result.Stats));
+                channel.Writer.TryComplete();
+                return true;
+            }
+            catch (Exception e)
+            {
+                channel.Writer.TryComplete(e);
+                throw;
+            }
+        }, deadline.Token);
+        try
+        {
+            // Errors surface through the channel; the task's own copy of them is observed below.
+            await foreach (var e in channel.Reader.ReadAllAsync(CancellationToken.None)) yield return e;
+        }
+        finally
+        {
+            try
+            {
+                await work;
+            }
+            catch
+            {
+                // Already delivered through the channel.
+            }
+            deadline.Dispose();
+        }
+    }
+
+    public InspectReport Inspect(ComputationSource source, IReadOnlyDictionary<string, TensorType> inputTypes)
+    {
+        var graph = Resolve(source, null);
+        CheckNodes(graph);
+        var plan = Plan.Build(graph, inputTypes);
+        return new InspectReport(plan, GraphExport.ToDot(graph), GraphExport.ToMermaid(graph));
+    }
+
+    /// <summary>The graph a request names, with its outputs narrowed when asked.</summary>
+    public Graph Resolve(ComputationSource source, IReadOnlyList<string>? outputs)
+    {
+        if (source.Graph is { } g) return g;
+        if (source.Program is { } text) return ProgramParser.Parse(text, outputs);
+        if (source.Model is { } name) return models.Get(name).Graph;
+        throw EngineException.InvalidArgument("give exactly one of graph, program or model");
+    }
+
+    private void CheckRequest(TransformRequest request, Graph graph)
+    {
+        if (!string.IsNullOrEmpty(request.Device) && !string.Equals(request.Device, "cpu", StringComparison.OrdinalIgnoreCase))
+            throw EngineException.InvalidArgument($"device '{request.Device}' is not available on this server (available: cpu)");
+        CheckNodes(graph);
+        foreach (var (name, t) in request.Inputs)
+        {
+            if (t.Shape.Rank > _limits.MaxRank)
+                throw EngineException.InvalidTensor($"tensor '{name}' has rank {t.Shape.Rank}, over the limit of {_limits.MaxRank}", name);
+            if (t.Shape.ElementCount > _limits.MaxTensorElements)
+                throw EngineException.InvalidTensor($"tensor '{name}' has {t.Shape.ElementCount} elements, over the limit of {_limits.MaxTensorElements}", name);
+        }
+    }
+
+    private void CheckNodes(Graph graph)
+    {
+        long count = CountNodes(graph);
+        if (count > _limits.MaxNodes)
+            throw EngineException.InvalidGraph($"the graph has {count} nodes (subgraphs included), over the limit of {_limits.MaxNodes}");
+    }
+
+    private static long CountNodes(Graph graph)
+    {
+        long n = graph.Nodes.Count;
+        foreach (var node in graph.Nodes)
+            foreach (var attr in node.Attributes.Values)
+                if (attr.Value is Graph sub) n += CountNodes(sub);
+        return n;
+    }
+
+    private CancellationTokenSource Deadline(TransformRequest request, CancellationToken cancellation)
+    {
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        int timeout = request.TimeoutMs is > 0 and var t ? Math.Min(t, _limits.TimeoutMs) : _limits.TimeoutMs;
+        cts.CancelAfter(timeout);
+        return cts;
+    }
+
+    private TransformResult Execute(TransformRequest request, Graph graph, CancellationToken cancellation,
+        Action<IReadOnlyDictionary<string, HostTensor>>? onOutputs, Action<string, HostTensor>? onGradient)
+    {
+        long memory = request.MemoryBytes is > 0 and var m ? Math.Min(m, _limits.MemoryBytesPerRequest) : _limits.MemoryBytesPerRequest;
+        using var scope = new ExecutionScope(new ScopeOptions
+        {
+            MemoryLimitBytes = memory,
+            MaxLoopIterations = _limits.MaxLoopIterations,
+            Cancellation = cancellation,
+        });
+        var inputs = GraphFunctions.Import(scope, ConformInputs(graph, request.Inputs));
+        var plan = GraphFunctions.Prepare(graph, inputs, Plans);
+        switch (request.Kind)
+        {
+            case TransformKind.Evaluate:
+            {
+                var r = GraphFunctions.Evaluate(scope, plan, inputs, request.Outputs);
+                return new TransformResult { Outputs = Host(r.Outputs), Stats = Stats(r.Stats) };
+            }
+            case TransformKind.Gradient:
+            {
+                var r = GraphFunctions.Gradient(scope, plan, inputs, new GradientRequest
+                {
+                    Wrt = request.Wrt,
+                    Seeds = request.Seeds is null ? null : GraphFunctions.Import(scope, request.Seeds),
+                    Outputs = request.Outputs,
+                    Intermediates = request.Intermediates,
+                    OnOutputsReady = onOutputs is null ? null : outputs => onOutputs(Host(outputs)),
+                    OnGradientReady = onGradient is null ? null : (name, g) => onGradient(name, HostTensor.From(g)),
+                });
+                return new TransformResult
+                {
+                    Outputs = Host(r.Outputs),
+                    Gradients = Host(r.Gradients),
+                    Intermediates = r.Intermediates.ToDictionary(kv => kv.Key, kv => (HostTensor.From(kv.Value.Value), HostTensor.From(kv.Value.Adjoint))),
+                    Stats = Stats(r.Stats),
+                };
+            }
+            case TransformKind.Jvp:
+            {
+                var r = GraphFunctions.Jvp(scope, plan, inputs, GraphFunctions.Import(scope, request.Tangents ?? new Dictionary<string, HostTensor>()), request.Outputs);
+                return new TransformResult { Outputs = Host(r.Outputs), TangentsOut = Host(r.Tangents), Stats = Stats(r.Stats) };
+            }
+            case TransformKind.Jacobian:
+            {
+                var r = GraphFunctions.Jacobian(scope, plan, inputs, request.Wrt, request.Mode, request.Outputs);
+                return new TransformResult
+                {
+                    Outputs = new Dictionary<string, HostTensor>(),
+                    Jacobians = Nested(r.Jacobians),
+                    ModeUsed = r.ModeUsed,
+                    Stats = Stats(r.Stats),
+                };
+            }
+            default:
+            {
+                var output = request.Outputs is { Count: > 0 } o ? o[0] : null;
+                if (request.Vector is { Count: > 0 } vector)
+                {
+                    var r = GraphFunctions.HessianVectorProduct(scope, plan, inputs, GraphFunctions.Import(scope, vector), request.Wrt, output);
+                    return new TransformResult { Outputs = new Dictionary<string, HostTensor>(), Hvp = Host(r.Products), Stats = Stats(r.Stats) };
+                }
+                var h = GraphFunctions.Hessian(scope, plan, inputs, request.Wrt, output);
+                return new TransformResult { Outputs = new Dictionary<string, HostTensor>(), Hessians = Nested(h.Hessians), Stats = Stats(h.Stats) };
+            }
+        }
+    }
+
+    /// <summary>
+    /// Plain JSON numbers arrive as float32; a graph that declares an input float64 (or int64) gets them converted, so a
+    /// client need not spell the dtype twice. Bool never converts to or from numbers silently.
+    /// </summary>
+    private static IReadOnlyDictionary<string, HostTensor> ConformInputs(Graph graph, IReadOnlyDictionary<string, HostTensor> inputs)
+    {
+        Dictionary<string, HostTensor>? converted = null;
+        foreach (var p in graph.Inputs)
+        {
+            if (p.AnyDType || !inputs.TryGetValue(p.Name, out var t) || t.DType == p.DType) continue;
+            if (t.DType == DType.Bool || p.DType == DType.Bool) continue; // validation reports the mismatch
+            converted ??= new Dictionary<string, HostTensor>(inputs, StringComparer.Ordinal);
+            converted[p.Name] = HostTensor.FromDoubles(p.DType, t.Shape, t.ToDoubles());
+        }
+        return converted ?? inputs;
+    }
+
+    private static Dictionary<string, HostTensor> Host(IReadOnlyDictionary<string, Tensor> tensors) =>
+        tensors.ToDictionary(kv => kv.Key, kv => HostTensor.From(kv.Value), StringComparer.Ordinal);
+
+    private static Dictionary<string, IReadOnlyDictionary<string, HostTensor>> Nested(IReadOnlyDictionary<string, IReadOnlyDictionary<string, Tensor>> nested) =>
+        nested.ToDictionary(kv => kv.Key, kv => (IReadOnlyDictionary<string, HostTensor>)Host(kv.Value), StringComparer.Ordinal);
+
+    private static TransformStats Stats(GraphStats s) => new(s.ForwardMs, s.BackwardMs, s.PeakBytes, s.NodesExecuted);
+}
+
+/// <summary>What <c>inspect</c> reports about a graph.</summary>
+public sealed record InspectReport(Plan Plan, string Dot, string Mermaid);

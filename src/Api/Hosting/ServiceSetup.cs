@@ -1,0 +1,89 @@
+using AutogradService.Api.Errors;
+using AutogradService.Api.Execution;
+using AutogradService.Api.Grpc;
+using AutogradService.Api.Metrics;
+using AutogradService.Api.Models;
+using AutogradService.Api.Options;
+using AutogradService.Api.Rest;
+using AutogradService.Api.Sessions;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using Prometheus;
+using Scalar.AspNetCore;
+
+namespace AutogradService.Api.Hosting;
+
+/// <summary>Everything Program.cs needs, in two calls: services, then endpoints.</summary>
+public static class ServiceSetup
+{
+    public static WebApplicationBuilder AddAutogradService(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+
+        var server = builder.Configuration.GetSection(ServerOptions.Section).Get<ServerOptions>() ?? new ServerOptions();
+        var limits = builder.Configuration.GetSection(LimitsOptions.Section).Get<LimitsOptions>() ?? new LimitsOptions();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.MaxRequestBodySize = limits.MaxRequestBodyBytes;
+            var address = System.Net.IPAddress.Parse(server.BindAddress);
+            // REST and gRPC-Web speak HTTP/1.1; gRPC needs HTTP/2, which Kestrel offers without TLS only on a port of its own.
+            kestrel.Listen(address, server.RestPort, o => o.Protocols = HttpProtocols.Http1AndHttp2);
+            kestrel.Listen(address, server.GrpcPort, o => o.Protocols = HttpProtocols.Http2);
+        });
+
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<EngineGate>();
+        services.AddSingleton<SessionStore>();
+        services.AddHostedService<SessionSweeper>();
+        services.AddSingleton<ModelRepository>();
+        services.AddSingleton<TransformService>();
+        services.AddSingleton<ServiceMetrics>();
+
+        services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = (int)Math.Min(limits.MaxRequestBodyBytes, int.MaxValue);
+            o.MaxSendMessageSize = null;
+            o.EnableDetailedErrors = false;
+            o.Interceptors.Add<ErrorInterceptor>();
+        });
+        services.AddGrpcReflection();
+        services.AddGrpcHealthChecks().AddCheck("engine", () => HealthCheckResult.Healthy(), ["ready"]);
+        services.AddHealthChecks();
+        services.AddProblemDetails();
+        services.AddExceptionHandler<ProblemDetailsExceptionHandler>();
+        services.AddOpenApi();
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower);
+        return builder;
+    }
+
+    public static WebApplication MapAutogradService(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseMiddleware<RestMetricsMiddleware>();
+        app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
+
+        app.MapGrpcService<AutodiffGrpcService>();
+        app.MapGrpcService<SessionsGrpcService>();
+        app.MapGrpcService<ModelsGrpcService>();
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
+
+        app.MapTransformEndpoints();
+        app.MapSessionEndpoints();
+        app.MapModelEndpoints();
+        app.MapCatalogEndpoints();
+
+        app.MapHealthChecks("/healthz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/readyz");
+        app.MapOpenApi();
+        app.MapScalarApiReference();
+        app.MapMetrics("/metrics", app.Services.GetRequiredService<ServiceMetrics>().Registry);
+
+        // Models registered before a restart are loaded before the first request.
+        app.Services.GetRequiredService<ModelRepository>().Load();
+        return app;
+    }
+}

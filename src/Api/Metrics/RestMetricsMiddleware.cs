@@ -1,0 +1,29 @@
+using System.Diagnostics;
+
+namespace AutogradService.Api.Metrics;
+
+/// <summary>Times every REST request under /v1 and counts it by route and result code.</summary>
+public sealed class RestMetricsMiddleware(RequestDelegate next, ServiceMetrics metrics)
+{
+    public const string CodeKey = "autograd.code";
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (!context.Request.Path.StartsWithSegments("/v1"))
+        {
+            await next(context);
+            return;
+        }
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
+            var code = context.Items.TryGetValue(CodeKey, out var c) && c is string s ? s : context.Response.StatusCode < 400 ? "ok" : "error";
+            metrics.Record("rest", $"{context.Request.Method} {route}", code, Stopwatch.GetElapsedTime(started));
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace AutogradService.Api.Options;
+
+/// <summary>
+/// The server's limits (configuration section <c>Limits</c>), validated at start-up. A request may lower the memory and
+/// time limits, never raise them. Defaults are safe for a 2-core, 4 GiB container: two engine workers at 512 MiB each
+/// plus 32 sessions at 64 MiB stay under 3.1 GiB of tensor memory.
+/// </summary>
+public sealed class LimitsOptions
+{
+    public const string Section = "Limits";
+
+    [Range(1024, 1L << 32)]
+    public long MaxRequestBodyBytes { get; set; } = 64L << 20;
+
+    [Range(1, 1_000_000)]
+    public int MaxNodes { get; set; } = 10_000;
+
+    [Range(1, 1L << 31)]
+    public long MaxTensorElements { get; set; } = 16L << 20;
+
+    [Range(0, 8)]
+    public int MaxRank { get; set; } = 8;
+
+    [Range(1, 100_000_000)]
+    public long MaxLoopIterations { get; set; } = 100_000;
+
+    [Range(1L << 16, 1L << 40)]
+    public long MemoryBytesPerRequest { get; set; } = 512L << 20;
+
+    [Range(1L << 16, 1L << 40)]
+    public long MemoryBytesPerSession { get; set; } = 64L << 20;
+
+    [Range(1, 3_600_000)]
+    public int TimeoutMs { get; set; } = 30_000;
+
+    [Range(0, 100_000)]
+    public int MaxOpenSessions { get; set; } = 32;
+
+    [Range(1, 86_400)]
+    public int SessionIdleSeconds { get; set; } = 300;
+
+    /// <summary>Requests allowed to wait for an engine worker; one more is refused with <c>overloaded</c>.</summary>
+    [Range(0, 100_000)]
+    public int EngineQueueLength { get; set; } = 64;
+
+    /// <summary>Engine workers; 0 means one per core.</summary>
+    [Range(0, 1024)]
+    public int EngineConcurrency { get; set; }
+
+    public int EffectiveConcurrency => EngineConcurrency > 0 ? EngineConcurrency : Environment.ProcessorCount;
+}
+
+/// <summary>Where the service listens and keeps its state (configuration section <c>Server</c>).</summary>
+public sealed class ServerOptions
+{
+    public const string Section = "Server";
+
+    /// <summary>REST (HTTP/1.1 JSON) and gRPC-Web.</summary>
+    [Range(0, 65535)]
+    public int RestPort { get; set; } = 8080;
+
+    /// <summary>gRPC over cleartext HTTP/2 (h2c): Kestrel cannot offer HTTP/2 without TLS on an HTTP/1.1 port.</summary>
+    [Range(0, 65535)]
+    public int GrpcPort { get; set; } = 8081;
+
+    /// <summary>Address to bind; 0.0.0.0 in a container.</summary>
+    [Required]
+    public string BindAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>Folder of the model repository (registered models survive restarts).</summary>
+    [Required]
+    public string ModelRepositoryPath { get; set; } = "models";
+}

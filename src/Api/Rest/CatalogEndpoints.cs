@@ -1,0 +1,34 @@
+using AutogradService.Engine.Ops;
+
+namespace AutogradService.Api.Rest;
+
+/// <summary><c>GET /v1/ops</c>: the op catalog, generated from the engine's registry.</summary>
+public static class CatalogEndpoints
+{
+    public static IEndpointRouteBuilder MapCatalogEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/v1/ops", () => Results.Json(new { ops = OpRegistry.Default.Describe().Select(Describe) }))
+            .WithTags("Catalog").WithName("listOps")
+            .WithSummary("Every op with its inputs, attributes, output rule and whether it is differentiable.");
+        return app;
+    }
+
+    public static object Describe(OpSchema s) => new
+    {
+        name = s.Name,
+        category = s.Category,
+        summary = s.Summary,
+        aliases = s.Aliases,
+        inputs = s.Inputs.Select(i => new { name = i.Name, variadic = i.Variadic, differentiable = i.Differentiable && s.Differentiable }),
+        attributes = s.Attributes.Select(a => new
+        {
+            name = a.Name,
+            kind = a.Kind.ToString().ToLowerInvariant(),
+            required = a.Required,
+            description = a.Description,
+            @default = a.Default,
+        }),
+        output = s.OutputRule,
+        differentiable = s.Differentiable,
+    };
+}

@@ -1,0 +1,48 @@
+using System.Text.Json;
+using AutogradService.Api.Json;
+using AutogradService.Api.Models;
+using AutogradService.Engine;
+using AutogradService.Engine.Graphs;
+using AutogradService.Engine.Tensors;
+
+namespace AutogradService.Api.Rest;
+
+/// <summary>REST models: <c>PUT/GET/DELETE /v1/models/{name}</c> and <c>GET /v1/models</c>.</summary>
+public static class ModelEndpoints
+{
+    public static IEndpointRouteBuilder MapModelEndpoints(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/models").WithTags("Models");
+        group.MapPut("/{name}", PutAsync).WithName("putModel")
+            .WithSummary("Registers {graph} or {program}: validated, shape-inferred and planned once; survives restarts.")
+            .Accepts<JsonElement>("application/json").Produces<JsonElement>().ProducesProblem(400);
+        group.MapGet("", (ModelRepository repo) => Results.Json(new { models = repo.All.Select(Describe) }))
+            .WithName("listModels").WithSummary("Every registered model.");
+        group.MapGet("/{name}", (string name, ModelRepository repo) => Results.Json(Describe(repo.Get(name))))
+            .WithName("getModel").WithSummary("A model's inputs, outputs, node count, estimated FLOPs and peak bytes.");
+        group.MapDelete("/{name}", (string name, ModelRepository repo) =>
+                repo.Delete(name) ? Results.NoContent() : throw new EngineException(ErrorCodes.NotFound, $"no model named '{name}'", input: name))
+            .WithName("deleteModel").WithSummary("Removes a model.");
+        return app;
+    }
+
+    private static async Task<IResult> PutAsync(string name, HttpContext http, ModelRepository repo)
+    {
+        using var body = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted);
+        var root = body.RootElement;
+        Graph graph = root.TryGetProperty("graph", out var g) ? GraphJson.Read(g)
+            : root.TryGetProperty("program", out var p) ? ProgramParser.Parse(p.GetString() ?? "", TransformJson.Strings(root, "outputs"))
+            : throw EngineException.InvalidArgument("give a graph or a program");
+        return Results.Json(Describe(repo.Put(name, graph)));
+    }
+
+    public static object Describe(RegisteredModel m) => new
+    {
+        name = m.Name,
+        inputs = m.Graph.Inputs.Select(i => new { name = i.Name, dtype = i.DType.WireName(), shape = i.Shape }),
+        outputs = m.Graph.Outputs,
+        node_count = m.Plan.NodeCount,
+        flops = m.Plan.Estimates.Flops,
+        peak_bytes = m.Plan.Estimates.PeakBytes,
+    };
+}

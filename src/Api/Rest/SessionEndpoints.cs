@@ -1,0 +1,106 @@
+using System.Text.Json;
+using AutogradService.Api.Errors;
+using AutogradService.Api.Execution;
+using AutogradService.Api.Json;
+using AutogradService.Api.Options;
+using AutogradService.Api.Sessions;
+using AutogradService.Engine;
+using AutogradService.Engine.Autodiff;
+using AutogradService.Engine.Sessions;
+using Microsoft.Extensions.Options;
+
+namespace AutogradService.Api.Rest;
+
+/// <summary>REST sessions: <c>POST /v1/sessions</c>, <c>POST /v1/sessions/{id}/commands</c>, <c>DELETE /v1/sessions/{id}</c>.</summary>
+public static class SessionEndpoints
+{
+    public static IEndpointRouteBuilder MapSessionEndpoints(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/sessions").WithTags("Sessions");
+        group.MapPost("", OpenAsync).WithName("openSession")
+            .WithSummary("Opens a define-by-run session: {gradient_mode: accumulate|overwrite, memory_bytes, idle_timeout_ms, strict_scalar_seed}.")
+            .Accepts<JsonElement>("application/json").Produces<JsonElement>(201);
+        group.MapPost("/{id}/commands", RunAsync).WithName("runCommands")
+            .WithSummary("Runs {commands: [...]} in order; results[i] answers commands[i]. The first failure stops the batch and names its command_index.")
+            .Accepts<JsonElement>("application/json").Produces<JsonElement>().ProducesProblem(400).ProducesProblem(404);
+        group.MapDelete("/{id}", (string id, SessionStore store) =>
+                store.Close(id, owner: null) ? Results.NoContent() : throw new EngineException(ErrorCodes.NotFound, "no such session"))
+            .WithName("closeSession").WithSummary("Closes a session and frees its memory.");
+        return app;
+    }
+
+    private static async Task<IResult> OpenAsync(HttpContext http, SessionStore store)
+    {
+        var mode = GradientMode.Accumulate;
+        long memory = 0, idle = 0;
+        bool strict = false;
+        if (http.Request.ContentLength is > 0 || http.Request.Headers.TransferEncoding.Count > 0)
+        {
+            using var body = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted);
+            var o = body.RootElement;
+            if (o.ValueKind == JsonValueKind.Object)
+            {
+                if (o.TryGetProperty("gradient_mode", out var gm)) mode = ParseMode(gm.GetString());
+                if (o.TryGetProperty("memory_bytes", out var m)) memory = m.GetInt64();
+                if (o.TryGetProperty("idle_timeout_ms", out var i)) idle = i.GetInt64();
+                if (o.TryGetProperty("strict_scalar_seed", out var s)) strict = s.GetBoolean();
+            }
+        }
+        var entry = store.Open(store.SettingsFor(mode, memory, strict), store.IdleTimeoutFor(idle), owner: null);
+        return Results.Json(new { id = entry.Id, expires_at = entry.ExpiresAt, gradient_mode = mode == GradientMode.Overwrite ? "overwrite" : "accumulate" },
+            statusCode: 201);
+    }
+
+    public static GradientMode ParseMode(string? mode) => mode?.ToLowerInvariant() switch
+    {
+        null or "" or "accumulate" => GradientMode.Accumulate,
+        "overwrite" => GradientMode.Overwrite,
+        _ => throw EngineException.InvalidArgument($"gradient_mode must be accumulate or overwrite, got '{mode}'"),
+    };
+
+    private static async Task RunAsync(string id, HttpContext http, SessionStore store, EngineGate gate, IOptions<LimitsOptions> limits,
+        Microsoft.AspNetCore.Http.IProblemDetailsService problems)
+    {
+        var entry = store.Get(id, owner: null);
+        using var body = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        timeout.CancelAfter(limits.Value.TimeoutMs);
+        IReadOnlyList<Engine.Tensors.HostTensor?> results;
+        try
+        {
+            var commands = SessionJson.ReadCommands(body.RootElement, limits.Value.MaxTensorElements);
+            await entry.Lock.WaitAsync(timeout.Token);
+            try
+            {
+                results = await gate.RunAsync(ct => entry.Session.ExecuteBatch(commands, ct), timeout.Token);
+            }
+            finally
+            {
+                entry.Lock.Release();
+            }
+        }
+        catch (SessionBatchException e)
+        {
+            var error = ApiError.From(e.Error);
+            var facts = new Dictionary<string, object>(error.Facts ?? new Dictionary<string, object>()) { ["command_index"] = e.CommandIndex };
+            await ProblemDetailsExceptionHandler.WriteAsync(http, error with { Facts = facts }, problems);
+            return;
+        }
+        http.Response.ContentType = "application/json";
+        await using var w = new Utf8JsonWriter(http.Response.Body);
+        w.WriteStartObject();
+        w.WriteStartArray("results");
+        foreach (var r in results)
+        {
+            w.WriteStartObject();
+            if (r is not null)
+            {
+                w.WritePropertyName("value");
+                TensorJson.Write(w, r);
+            }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+}
