@@ -6,6 +6,12 @@ namespace AutogradService.Engine.Graphs;
 /// <summary>A graph input: its name, dtype and shape, where -1 is any size and a null shape any rank.</summary>
 public sealed record Parameter(string Name, DType DType = DType.Float32, IReadOnlyList<int>? Shape = null)
 {
+    /// <summary>
+    /// When true, <see cref="DType"/> is only a default: a value of any dtype is accepted as it is. Program inputs
+    /// are declared this way, so a float64 input keeps its precision (cases E1, E6).
+    /// </summary>
+    public bool AnyDType { get; init; }
+
     public override string ToString() =>
         $"{Name}: {DType.WireName()}{(Shape is null ? "[*]" : "[" + string.Join(", ", Shape.Select(d => d < 0 ? "?" : d.ToString())) + "]")}";
 }
