@@ -28,6 +28,9 @@ public sealed record GradientRequest
     /// <summary>PyTorch's rule instead of the sum convention: a non-scalar output without a seed is an error (case C3).</summary>
     public bool RequireScalarOutput { get; init; }
 
+    /// <summary>Called with the outputs when the forward pass ends, before any gradient (for streaming).</summary>
+    public Action<IReadOnlyDictionary<string, Tensor>>? OnOutputsReady { get; init; }
+
     /// <summary>Called with each input's gradient as soon as it is final, for streaming.</summary>
     public Action<string, Tensor>? OnGradientReady { get; init; }
 }
@@ -110,6 +113,7 @@ public static class GraphFunctions
                 Outputs = request.Outputs, Intermediates = request.Intermediates, AllIntermediates = request.AllIntermediates,
             });
         clock.EndForward();
+        request.OnOutputsReady?.Invoke(run.Outputs);
 
         foreach (var name in request.Seeds?.Keys ?? [])
             if (!run.Outputs.ContainsKey(name))
