@@ -4,6 +4,9 @@ using AutogradService.Engine.Tensors;
 
 namespace AutogradService.Engine.Graphs;
 
+/// <summary>A parsed program: its graph, and for each assigned name the value holding its last assignment.</summary>
+public sealed record ParsedProgram(Graph Graph, IReadOnlyDictionary<string, string> Assigned);
+
 /// <summary>
 /// The text form of a graph (api.md, "program"): one assignment a line, infix <c>+ - * / ** @</c> with Python's
 /// precedence (<c>**</c> binds tightest and to the right, <c>-x**2</c> is <c>-(x**2)</c>), unary minus, calls of any
@@ -42,7 +45,14 @@ public sealed class ProgramParser
     }
 
     /// <summary>Parses <paramref name="text"/>; syntax errors are <c>invalid_graph</c> with "line L, column C".</summary>
-    public static Graph Parse(string text, IReadOnlyList<string>? outputs = null, OpRegistry? registry = null)
+    public static Graph Parse(string text, IReadOnlyList<string>? outputs = null, OpRegistry? registry = null) =>
+        ParseProgram(text, outputs, registry).Graph;
+
+    /// <summary>
+    /// Parses and also reports, for each assigned name, the graph value holding its final assignment (a session
+    /// binds those names after running the program).
+    /// </summary>
+    public static ParsedProgram ParseProgram(string text, IReadOnlyList<string>? outputs = null, OpRegistry? registry = null)
     {
         ArgumentNullException.ThrowIfNull(text);
         var parser = new ProgramParser(text, registry ?? OpRegistry.Default);
@@ -50,7 +60,7 @@ public sealed class ProgramParser
         var outs = outputs is { Count: > 0 }
             ? outputs.Select(o => parser._bindings.GetValueOrDefault(o, o)).ToArray()
             : [last];
-        return new Graph(parser._inputs, parser._nodes, outs, parser._constants);
+        return new ParsedProgram(new Graph(parser._inputs, parser._nodes, outs, parser._constants), parser._bindings);
     }
 
     internal static EngineException Error(int line, int column, string message) =>

@@ -1,4 +1,5 @@
 using AutogradService.Engine.Autodiff;
+using AutogradService.Engine.Graphs;
 using AutogradService.Engine.Ops;
 using AutogradService.Engine.Tensors;
 
@@ -83,9 +84,24 @@ public sealed class Session : IDisposable
 
     public HostTensor Fetch(string name) => HostTensor.From(Get(name));
 
-    /// <summary>Runs lines of the text syntax, reading and binding session names.</summary>
-    private void RunProgram(string text) =>
-        throw EngineException.InvalidArgument("programs in sessions arrive with the graph interpreter");
+    /// <summary>
+    /// Runs lines of the text syntax: free names read session values, and every assigned name is bound afterwards
+    /// (a name assigned twice keeps its last value), recorded on the tape like single applies.
+    /// </summary>
+    private void RunProgram(string text)
+    {
+        var parsed = ProgramParser.ParseProgram(text, registry: _registry);
+        var inputs = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var p in parsed.Graph.Inputs) inputs[p.Name] = Resolve(p.Name, "program");
+        var plan = Plan.Build(parsed.Graph, inputs.ToDictionary(kv => kv.Key, kv => kv.Value.Type, StringComparer.Ordinal), _registry);
+        var run = Interpreter.Run(_scope, plan, inputs, new RunOptions { Outputs = [], Intermediates = parsed.Assigned.Values.ToArray() });
+        foreach (var (name, value) in parsed.Assigned)
+        {
+            var t = run.Intermediates.TryGetValue(value, out var v) ? v : run.Outputs[value];
+            t.Name ??= name;
+            Bind(name, t);
+        }
+    }
 
     public void Backward(string output, HostTensor? seed, bool retainGraph, bool createGraph)
     {
