@@ -178,7 +178,7 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
     public override Task<ListOpsResponse> ListOps(ListOpsRequest request, ServerCallContext context)
     {
         var response = new ListOpsResponse();
-        foreach (var s in OpRegistry.Default.Describe())
+        foreach (var s in Rest.CatalogEndpoints.Catalog())
         {
             var info = new OpInfo
             {

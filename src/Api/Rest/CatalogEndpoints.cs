@@ -1,3 +1,4 @@
+using AutogradService.Engine.Graphs;
 using AutogradService.Engine.Ops;
 
 namespace AutogradService.Api.Rest;
@@ -7,11 +8,14 @@ public static class CatalogEndpoints
 {
     public static IEndpointRouteBuilder MapCatalogEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/ops", () => Results.Json(new { ops = OpRegistry.Default.Describe().Select(Describe) }))
+        app.MapGet("/v1/ops", () => Results.Json(new { ops = Catalog().Select(Describe) }))
             .WithTags("Catalog").WithName("listOps")
             .WithSummary("Every op with its inputs, attributes, output rule and whether it is differentiable.");
         return app;
     }
+
+    /// <summary>The registry's ops plus the graph-level control flow (while, if), which the interpreter runs itself.</summary>
+    public static IEnumerable<OpSchema> Catalog() => OpRegistry.Default.Describe().Concat(ControlFlow.Schemas);
 
     public static object Describe(OpSchema s) => new
     {
