@@ -93,7 +93,7 @@ internal static partial class OpGenerators
             }
             else
             {
-                attrs.Set("axes", axes.Select(a => (long)a).ToArray()).Set("starts", starts).Set("ends", ends);
+                attrs.Set("axes", axes.Select(a => (long)a).ToArray()).Set("starts", starts).Set("ends", ends, "stops", "ends");
             }
             return b.Emit(op, [x], attrs);
         };
