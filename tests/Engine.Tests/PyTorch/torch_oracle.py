@@ -184,24 +184,6 @@ OPS = {
 }
 
 
-# The engine promotes mixed float operands by dtype alone (float32 < float64), also when the wider one is 0-d;
-# PyTorch lets a dimensioned float32 tensor win over a 0-d float64 one. The oracle casts such operands up front so
-# both sides compute the same thing (the divergence is known and reported, not tested).
-PROMOTED_INPUTS = {op: None for op in ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge"]}
-PROMOTED_INPUTS["where"] = (1, 2)
-
-
-def promote_like_engine(op, args):
-    if op not in PROMOTED_INPUTS:
-        return args
-    which = PROMOTED_INPUTS[op] or range(len(args))
-    floats = [args[i].dtype for i in which if args[i].dtype.is_floating_point]
-    if len(set(floats)) < 2:
-        return args
-    wide = torch.float64 if torch.float64 in floats else floats[0]
-    return [a.to(wide) if i in which and a.dtype.is_floating_point else a for i, a in enumerate(args)]
-
-
 def number(v):
     if isinstance(v, str):
         return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[v]
@@ -240,7 +222,7 @@ def run_case(case):
         tensors = [env[v] for v in step["inputs"] if isinstance(v, str)]
         like = tensors[0].dtype if tensors else dtype
         args = [env[v] if isinstance(v, str) else torch.tensor(number(v), dtype=like) for v in step["inputs"]]
-        env[step["output"]] = OPS[op](promote_like_engine(op, args), step.get("attrs") or {})
+        env[step["output"]] = OPS[op](args, step.get("attrs") or {})
     out = env[case["output"]]
     leaves = [env[n] for n in wrt]
     grads = []
