@@ -119,20 +119,23 @@ public static class Dispatcher
     private static Tensor[] PromoteInputs(Op op, Tensor[] inputs)
     {
         var specs = op.Schema.Inputs;
-        DType? common = null;
+        DType? first = null;
         bool differ = false;
         for (int i = 0; i < inputs.Length; i++)
         {
             if (!SpecAt(specs, i).Promoted) continue;
-            var d = inputs[i].DType;
-            if (common is { } c && c != d) differ = true;
-            common = common is null ? d : DTypes.Promote(common.Value, d);
+            first ??= inputs[i].DType;
+            differ |= inputs[i].DType != first;
         }
         if (!differ) return inputs;
+        var operands = new List<TensorType>(inputs.Length);
+        for (int i = 0; i < inputs.Length; i++)
+            if (SpecAt(specs, i).Promoted) operands.Add(inputs[i].Type);
+        var common = DTypes.ResultType(operands);
         var promoted = (Tensor[])inputs.Clone();
         for (int i = 0; i < promoted.Length; i++)
-            if (SpecAt(specs, i).Promoted && promoted[i].DType != common!.Value)
-                promoted[i] = F.Cast(promoted[i], common.Value);
+            if (SpecAt(specs, i).Promoted && promoted[i].DType != common)
+                promoted[i] = F.Cast(promoted[i], common);
         return promoted;
     }
 

@@ -80,14 +80,18 @@ public static class ShapeInference
     /// <summary>What the dispatcher does first: inputs marked Promoted are cast to their common dtype.</summary>
     private static InferredType[] Promote(OpSchema schema, InferredType[] inputs)
     {
-        DType? common = null;
+        var operands = new List<(DType, bool)>();
+        bool ranksKnown = true;
         for (int i = 0; i < inputs.Length; i++)
         {
             if (!GraphLiterals.SpecAt(schema, i).Promoted) continue;
             if (inputs[i].DType is not { } d) return inputs;
-            common = common is null ? d : DTypes.Promote(common.Value, d);
+            ranksKnown &= inputs[i].Rank is not null;
+            operands.Add((d, inputs[i].Rank == 0));
         }
-        if (common is null) return inputs;
+        if (operands.Count == 0) return inputs;
+        // With a rank unknown until run time, the plain order is the best guess; the dispatcher decides exactly.
+        DType? common = ranksKnown ? DTypes.ResultType(operands) : operands.Select(o => o.Item1).Aggregate(DTypes.Promote);
         var result = (InferredType[])inputs.Clone();
         for (int i = 0; i < result.Length; i++)
             if (GraphLiterals.SpecAt(schema, i).Promoted && result[i].DType != common)

@@ -85,7 +85,7 @@ public sealed class ReduceOp : PrimitiveOp
         return _kernel switch
         {
             ReduceKernel.Sum => [g],
-            ReduceKernel.Prod => [g * Expand(v.Output, x, v.Attrs) / x],
+            ReduceKernel.Prod => [g * ProdOfOthers(x, v.Attrs)],
             _ => [g * ArgShare(x, v.Output, v.Attrs)],
         };
     }
@@ -97,7 +97,7 @@ public sealed class ReduceOp : PrimitiveOp
         return _kernel switch
         {
             ReduceKernel.Sum => F.Sum(t, j.Attrs),
-            ReduceKernel.Prod => F.Sum(t * Expand(j.Output, x, j.Attrs) / x, j.Attrs),
+            ReduceKernel.Prod => F.Sum(t * ProdOfOthers(x, j.Attrs), j.Attrs),
             _ => F.Sum(t * ArgShare(x, j.Output, j.Attrs), j.Attrs),
         };
     }
@@ -107,6 +107,23 @@ public sealed class ReduceOp : PrimitiveOp
     {
         var axes = ReduceAttrs.Resolve(x.Shape, attrs, Name);
         return F.BroadcastTo(F.Reshape(reduced, ReduceAttrs.Reduced(x.Shape, axes, true)), x.Shape);
+    }
+
+    /// <summary>
+    /// d prod / d x_i: the product of the other elements. Not y / x, which is NaN at a zero: with one zero in a
+    /// group its own entry is the product of the rest and every other entry is 0; with two or more, all are 0.
+    /// </summary>
+    private Tensor ProdOfOthers(Tensor x, Attributes attrs)
+    {
+        var keep = attrs.With("keepdims", true);
+        var isZero = F.Eq(x, 0.0);
+        var nonZero = F.Where(isZero, F.OnesLike(x), x);
+        var productOfNonZero = F.BroadcastTo(Dispatcher.Apply(ReduceOps.Prod, [nonZero], keep), x.Shape);
+        var zeros = F.BroadcastTo(F.Sum(F.Cast(isZero, x.DType), keep), x.Shape);
+        var none = F.ZerosLike(x);
+        return F.Where(isZero,
+            F.Where(F.Eq(zeros, 1.0), productOfNonZero, none),
+            F.Where(F.Eq(zeros, 0.0), productOfNonZero / nonZero, none));
     }
 
     /// <summary>1/k at each of the k elements that attain the max (min), 0 elsewhere: ties share the gradient.</summary>
@@ -206,7 +223,11 @@ public sealed class NormOp : CompositeOp
         double ord = attrs.GetFloat("ord", 2);
         if (ord == 1) return F.Sum(F.Abs(x), attrs);
         if (ord >= 1e300) return F.Max(F.Abs(x), attrs);
-        return F.Sqrt(F.Sum(F.Square(x), attrs));
+        // sqrt has an infinite slope at 0; the double where keeps the gradient of a zero vector 0 (as PyTorch), not NaN.
+        var squares = F.Sum(F.Square(x), attrs);
+        var isZero = F.Eq(squares, 0.0);
+        var safe = F.Where(isZero, F.OnesLike(squares), squares);
+        return F.Where(isZero, F.ZerosLike(squares), F.Sqrt(safe));
     }
 }
 

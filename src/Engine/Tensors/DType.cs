@@ -47,10 +47,36 @@ public static class DTypes
     public static DType Parse(string name) =>
         TryParse(name, out var dtype) ? dtype : throw EngineException.InvalidTensor($"unknown dtype '{name}' (expected float32, float64, int64 or bool)");
 
-    /// <summary>
-    /// The dtype two operands are computed in, as PyTorch promotes them: bool &lt; int64 &lt; float32 &lt; float64.
-    /// </summary>
+    /// <summary>The wider of two dtypes in the order bool &lt; int64 &lt; float32 &lt; float64.</summary>
     public static DType Promote(DType a, DType b) => Rank(a) >= Rank(b) ? a : b;
+
+    /// <summary>
+    /// The dtype mixed operands are computed in, by PyTorch's rule: tensors with dimensions decide; a 0-d tensor only
+    /// matters when it is of a higher kind (bool &lt; integer &lt; float), and then lifts the result to that kind's
+    /// default (int64, float32). So <c>float32[4] * float64[]</c> stays float32, and <c>int64[4] * 0.5</c> is float32.
+    /// </summary>
+    public static DType ResultType(IEnumerable<TensorType> operands) => ResultType(operands.Select(t => (t.DType, t.Shape.Rank == 0)));
+
+    /// <summary><see cref="ResultType(IEnumerable{TensorType})"/> from dtypes and whether each operand is 0-d.</summary>
+    public static DType ResultType(IEnumerable<(DType DType, bool IsScalar)> operands)
+    {
+        DType? dimensioned = null, scalar = null;
+        foreach (var (dtype, isScalar) in operands)
+        {
+            if (!isScalar) dimensioned = dimensioned is { } d ? Promote(d, dtype) : dtype;
+            else scalar = scalar is { } s ? Promote(s, dtype) : dtype;
+        }
+        if (dimensioned is not { } result) return scalar ?? DType.Float32;
+        if (scalar is { } z && Kind(z) > Kind(result)) return Kind(z) == 2 ? DType.Float32 : DType.Int64;
+        return result;
+    }
+
+    private static int Kind(DType d) => d switch
+    {
+        DType.Bool => 0,
+        DType.Int64 => 1,
+        _ => 2,
+    };
 
     private static int Rank(DType d) => d switch
     {

@@ -18,8 +18,8 @@ internal static class ElementwiseKernels
             case UnaryKernel.Abs: TensorPrimitives.Abs(x, y); break;
             case UnaryKernel.Exp: TensorPrimitives.Exp(x, y); break;
             case UnaryKernel.Log: TensorPrimitives.Log(x, y); break;
-            case UnaryKernel.Log1p: TensorPrimitives.LogP1(x, y); break;
-            case UnaryKernel.Expm1: TensorPrimitives.ExpM1(x, y); break;
+            case UnaryKernel.Log1p: for (int i = 0; i < x.Length; i++) y[i] = Log1p(x[i]); break;
+            case UnaryKernel.Expm1: for (int i = 0; i < x.Length; i++) y[i] = Expm1(x[i]); break;
             case UnaryKernel.Sqrt: TensorPrimitives.Sqrt(x, y); break;
             case UnaryKernel.Rsqrt: TensorPrimitives.ReciprocalSqrt(x, y); break;
             case UnaryKernel.Square: TensorPrimitives.Multiply(x, x, y); break;
@@ -35,7 +35,7 @@ internal static class ElementwiseKernels
                 for (int i = 0; i < x.Length; i++)
                 {
                     var v = x[i];
-                    y[i] = T.Max(v, T.Zero) + T.LogP1(T.Exp(-T.Abs(v)));
+                    y[i] = T.Max(v, T.Zero) + Log1p(T.Exp(-T.Abs(v)));
                 }
                 break;
             case UnaryKernel.Sign:
@@ -43,6 +43,28 @@ internal static class ElementwiseKernels
                 break;
             default: throw new NotSupportedException($"unary kernel {kernel} is not defined for floats");
         }
+    }
+
+    /// <summary>
+    /// log(1 + x) without losing x when it is tiny (Kahan's trick: the rounding error of 1 + x cancels in the ratio).
+    /// TensorPrimitives.LogP1 computes log(1 + x) directly, which returns 0 for x = 1e-9 in float32.
+    /// </summary>
+    internal static T Log1p<T>(T x) where T : IFloatingPointIeee754<T>
+    {
+        var u = T.One + x;
+        if (u == T.One) return x;
+        if (T.IsInfinity(u) || u <= T.Zero) return T.Log(u);
+        return T.Log(u) * x / (u - T.One);
+    }
+
+    /// <summary>e^x - 1 without losing x when it is tiny (Kahan's companion trick to <see cref="Log1p{T}"/>).</summary>
+    internal static T Expm1<T>(T x) where T : IFloatingPointIeee754<T>
+    {
+        var u = T.Exp(x);
+        if (u == T.One) return x;
+        var um1 = u - T.One;
+        if (um1 == -T.One || T.IsInfinity(u)) return um1;
+        return um1 * x / T.Log(u);
     }
 
     public static void UnaryInt64(UnaryKernel kernel, ReadOnlySpan<long> x, Span<long> y)
