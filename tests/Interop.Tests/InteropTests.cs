@@ -1,0 +1,48 @@
+using Xunit.Abstractions;
+
+namespace AutogradService.Interop.Tests;
+
+/// <summary>
+/// Real clients in other languages against the real server process on 127.0.0.1: each test starts the server on
+/// free ports, runs one client (C1 statelessly, C5 as a session driven by the client's own loop, E6 over curl) and
+/// expects exit code 0; the client's and the server's output are in the failure message.
+/// </summary>
+public sealed class InteropTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan ClientTimeout = TimeSpan.FromSeconds(120);
+
+    [Fact]
+    public async Task Python_grpcio_client_runs_C1_and_C5()
+    {
+        if (!Prerequisites.Available(await Prerequisites.MissingForPythonAsync(), output)) return;
+        await RunClientAsync(server => (Prerequisites.Python, [Path.Combine(Prerequisites.InteropDir, "python", "client.py"), server.GrpcTarget],
+            Prerequisites.InteropDir));
+    }
+
+    [Fact]
+    public async Task Node_grpc_js_client_runs_C1_and_C5()
+    {
+        if (!Prerequisites.Available(await Prerequisites.MissingForNodeAsync(), output)) return;
+        var dir = Path.Combine(Prerequisites.InteropDir, "node");
+        await RunClientAsync(server => ("node", [Path.Combine(dir, "client.mjs"), server.GrpcTarget], dir));
+    }
+
+    [Fact]
+    public async Task Curl_runs_C1_and_E6_over_REST()
+    {
+        if (!Prerequisites.Available(await Prerequisites.MissingForCurlAsync(), output)) return;
+        await RunClientAsync(server => ("bash", [Path.Combine(Prerequisites.InteropDir, "curl", "c1_e6.sh"), server.RestBase],
+            Prerequisites.InteropDir));
+    }
+
+    private async Task RunClientAsync(Func<ServerProcess, (string File, string[] Arguments, string WorkingDirectory)> client)
+    {
+        using var server = await ServerProcess.StartAsync();
+        var (file, arguments, workingDirectory) = client(server);
+        output.WriteLine($"$ {file} {string.Join(' ', arguments)}");
+        var (exitCode, text) = await ChildProcess.RunAsync(file, arguments, workingDirectory, ClientTimeout);
+        output.WriteLine(text);
+        Assert.True(exitCode == 0,
+            $"the client exited with {(exitCode is null ? "a timeout" : $"code {exitCode}")}:\n{text}\n--- server output (last lines) ---\n{server.Tail()}");
+    }
+}
