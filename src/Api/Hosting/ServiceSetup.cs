@@ -30,7 +30,7 @@ public static class ServiceSetup
             kestrel.Limits.MaxRequestBodySize = limits.MaxRequestBodyBytes;
             var address = System.Net.IPAddress.Parse(server.BindAddress);
             // REST and gRPC-Web speak HTTP/1.1; gRPC needs HTTP/2, which Kestrel offers without TLS only on a port of its own.
-            kestrel.Listen(address, server.RestPort, o => o.Protocols = HttpProtocols.Http1AndHttp2);
+            kestrel.Listen(address, server.RestPort, o => o.Protocols = HttpProtocols.Http1);
             kestrel.Listen(address, server.GrpcPort, o => o.Protocols = HttpProtocols.Http2);
         });
 
