@@ -15,7 +15,8 @@ namespace AutogradService.Api.Grpc;
 /// other command gets one reply, in order. A failed command replies with its error and the session goes on, as a
 /// client's own exception handling would expect.
 /// </summary>
-public sealed class SessionsGrpcService(SessionStore store, EngineGate gate, IOptions<LimitsOptions> limits) : Contracts.V1.Sessions.SessionsBase
+public sealed class SessionsGrpcService(SessionStore store, EngineGate gate, IOptions<LimitsOptions> limits, IHostApplicationLifetime lifetime)
+    : Contracts.V1.Sessions.SessionsBase
 {
     public override async Task Run(IAsyncStreamReader<Command> requestStream, IServerStreamWriter<Reply> responseStream, ServerCallContext context)
     {
@@ -25,7 +26,7 @@ public sealed class SessionsGrpcService(SessionStore store, EngineGate gate, IOp
         long index = 0;
         try
         {
-            while (await NextAsync(requestStream, idle, context.CancellationToken))
+            while (await NextAsync(requestStream, idle, lifetime.ApplicationStopping, context.CancellationToken))
             {
                 var command = requestStream.Current;
                 var reply = new Reply { CommandIndex = index++ };
@@ -66,14 +67,22 @@ public sealed class SessionsGrpcService(SessionStore store, EngineGate gate, IOp
         }
     }
 
-    /// <summary>Reads the next command, ending the session when the client stays silent past the idle timeout.</summary>
-    private static async Task<bool> NextAsync(IAsyncStreamReader<Command> stream, TimeSpan idle, CancellationToken cancellation)
+    /// <summary>
+    /// Reads the next command, ending the session when the client stays silent past the idle timeout, or when the server
+    /// is shutting down: a command already running finishes, but an open stream would otherwise hold the drain until the
+    /// host's shutdown timeout and then be cut; the client reopens its session on another instance.
+    /// </summary>
+    private static async Task<bool> NextAsync(IAsyncStreamReader<Command> stream, TimeSpan idle, CancellationToken stopping, CancellationToken cancellation)
     {
-        using var idleTimer = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        using var idleTimer = CancellationTokenSource.CreateLinkedTokenSource(cancellation, stopping);
         idleTimer.CancelAfter(idle);
         try
         {
             return await stream.MoveNext(idleTimer.Token);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested && !cancellation.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the server is shutting down; the session has ended, open a new one"));
         }
         catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {

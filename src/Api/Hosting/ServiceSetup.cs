@@ -34,6 +34,11 @@ public static class ServiceSetup
             kestrel.Listen(address, server.GrpcPort, o => o.Protocols = HttpProtocols.Http2);
         });
 
+        // On SIGTERM Kestrel stops accepting and lets in-flight requests finish; each is bounded by Limits:TimeoutMs, so
+        // the host waits a little longer than that before it aborts what is left (the default is 30 s, equal to it).
+        var drain = TimeSpan.FromMilliseconds(limits.TimeoutMs) + TimeSpan.FromSeconds(5);
+        services.PostConfigure<HostOptions>(o => o.ShutdownTimeout = o.ShutdownTimeout < drain ? drain : o.ShutdownTimeout);
+
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<EngineGate>();
         services.AddSingleton<SessionStore>();
