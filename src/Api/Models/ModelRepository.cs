@@ -29,8 +29,16 @@ public sealed partial class ModelRepository(IOptions<ServerOptions> options, IOp
 
     public IReadOnlyCollection<RegisteredModel> All => _models.Values.OrderBy(m => m.Name, StringComparer.Ordinal).ToArray();
 
-    public RegisteredModel Get(string name) =>
-        _models.TryGetValue(name, out var m) ? m : throw new EngineException(ErrorCodes.NotFound, $"no model named '{name}'", input: name);
+    /// <summary>
+    /// A model by name. A miss looks in the folder too: on a shared volume another replica may have registered it
+    /// after this one started.
+    /// </summary>
+    public RegisteredModel Get(string name)
+    {
+        if (_models.TryGetValue(name, out var m)) return m;
+        if (ValidName().IsMatch(name) && File.Exists(PathOf(name)) && TryLoad(PathOf(name)) is { } loaded) return loaded;
+        throw new EngineException(ErrorCodes.NotFound, $"no model named '{name}'", input: name);
+    }
 
     public RegisteredModel Put(string name, Graph graph)
     {
@@ -62,19 +70,22 @@ public sealed partial class ModelRepository(IOptions<ServerOptions> options, IOp
     public void Load()
     {
         if (!Directory.Exists(_folder)) return;
-        foreach (var file in Directory.EnumerateFiles(_folder, "*.json"))
+        foreach (var file in Directory.EnumerateFiles(_folder, "*.json")) TryLoad(file);
+    }
+
+    private RegisteredModel? TryLoad(string file)
+    {
+        var name = Path.GetFileNameWithoutExtension(file);
+        try
         {
-            var name = Path.GetFileNameWithoutExtension(file);
-            try
-            {
-                using var doc = JsonDocument.Parse(File.ReadAllBytes(file));
-                var graph = GraphJson.Read(doc.RootElement);
-                _models[name] = new RegisteredModel(name, graph, Plan.Build(graph));
-            }
-            catch (Exception e) when (e is EngineException or JsonException or IOException)
-            {
-                log.LogWarning(e, "skipping model file {File}: it does not load", file);
-            }
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(file));
+            var graph = GraphJson.Read(doc.RootElement);
+            return _models[name] = new RegisteredModel(name, graph, Plan.Build(graph));
+        }
+        catch (Exception e) when (e is EngineException or JsonException or IOException)
+        {
+            log.LogWarning(e, "skipping model file {File}: it does not load", file);
+            return null;
         }
     }
 
