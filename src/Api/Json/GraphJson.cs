@@ -27,7 +27,9 @@ public static class GraphJson
                 IReadOnlyList<int>? shape = p.ValueKind == JsonValueKind.Object && p.TryGetProperty("shape", out var s) && s.ValueKind == JsonValueKind.Array
                     ? s.EnumerateArray().Select(e => e.TryGetInt32(out int v) && v >= -1 ? v : throw Invalid($"bad dimension {e.GetRawText()} in input '{name}'")).ToArray()
                     : null;
-                inputs.Add(new Parameter(name, dtype, shape));
+                // any_dtype: the input takes whatever dtype it is given (program inputs); kept so stored models keep it.
+                bool anyDType = p.ValueKind == JsonValueKind.Object && p.TryGetProperty("any_dtype", out var any) && any.ValueKind == JsonValueKind.True;
+                inputs.Add(new Parameter(name, dtype, shape) { AnyDType = anyDType });
             }
         }
 
@@ -132,6 +134,7 @@ public static class GraphJson
             w.WriteStartObject();
             w.WriteString("name", p.Name);
             w.WriteString("dtype", p.DType.WireName());
+            if (p.AnyDType) w.WriteBoolean("any_dtype", true);
             if (p.Shape is { } shape)
             {
                 w.WriteStartArray("shape");
