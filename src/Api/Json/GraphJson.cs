@@ -8,7 +8,7 @@ namespace AutogradService.Api.Json;
 
 /// <summary>
 /// Graphs in JSON: <c>{inputs: [{name, dtype, shape}], nodes: [{op, inputs, outputs, attrs, name}], outputs, constants}</c>.
-/// A number literal among a node's inputs becomes a float32 scalar constant.
+/// A number literal among a node's inputs is a weakly typed literal (<see cref="GraphLiterals"/>), as in programs.
 /// </summary>
 public static class GraphJson
 {
@@ -41,7 +41,6 @@ public static class GraphJson
         }
 
         var nodes = new List<Node>();
-        int literal = 0;
         if (json.TryGetProperty("nodes", out var ns))
         {
             foreach (var n in Array(ns, "nodes"))
@@ -59,10 +58,8 @@ public static class GraphJson
                             continue;
                         }
                         if (i.ValueKind != JsonValueKind.Number) throw Invalid($"node '{op}': an input must be a value name or a number");
-                        string name;
-                        do name = $"_literal{literal++}"; while (constants.ContainsKey(name));
-                        constants[name] = HostTensor.Scalar(i.GetDouble());
-                        nodeInputs.Add(name);
+                        // A literal, weakly typed as in programs: x * 0.1 stays exact in float64, n + 1 stays int64.
+                        nodeInputs.Add(GraphLiterals.Format(i.GetDouble()));
                     }
                 }
                 var outputs = n.TryGetProperty("outputs", out var no)

@@ -225,6 +225,19 @@ public sealed class RestTransformTests(DefaultService service) : IClassFixture<D
     }
 
     [Fact]
+    public async Task NumberLiteralsInAJsonGraph_TakeTheDTypeOfTheirOperands()
+    {
+        var f64 = new TestGraph([new GInput("x", "float64", [1])], [TestGraph.N("mul", ["x", 0.1], "y")], ["y"]);
+        var r = (await _client.Post("/v1/evaluate", new { graph = f64.ToJson(), inputs = new { x = new { dtype = "float64", shape = new[] { 1 }, data = new[] { 1.0 } } } })).Ok();
+        Assert.Equal("float64", DType(r.Body.At("outputs", "y")));
+        Assert.Equal(0.1, One(r.Body.At("outputs", "y"))); // not 0.1f widened
+        var i64 = new TestGraph([new GInput("n", "int64", [1])], [TestGraph.N("add", ["n", 1.0], "m")], ["m"]);
+        var n = (await _client.Post("/v1/evaluate", new { graph = i64.ToJson(), inputs = new { n = new { dtype = "int64", shape = new[] { 1 }, data = new[] { 41 } } } })).Ok();
+        Assert.Equal("int64", DType(n.Body.At("outputs", "m")));
+        Assert.Equal(42.0, One(n.Body.At("outputs", "m")));
+    }
+
+    [Fact]
     public async Task Inspect_ShapesFlopsAndDiagrams()
     {
         var r = (await _client.Post("/v1/inspect", new { program = Cases.E6Program, inputs = new { x = new { dtype = "float64", shape = new[] { 4 } } } })).Ok();
