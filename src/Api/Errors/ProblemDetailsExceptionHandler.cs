@@ -37,6 +37,9 @@ public sealed class ProblemDetailsExceptionHandler(IProblemDetailsService proble
         if (error.Input is not null) details.Extensions["input"] = error.Input;
         if (error.Facts is not null)
             foreach (var (k, v) in error.Facts) details.Extensions[k] = v;
-        await problems.WriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = details });
+        // The problem-details writer declines when Accept names only another type (e.g. application/x-ndjson for a
+        // streamed gradient); the error is still answered as problem+json rather than failing the handler.
+        if (!await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = details }))
+            await context.Response.WriteAsJsonAsync(details, options: null, contentType: "application/problem+json");
     }
 }

@@ -112,7 +112,8 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
             throw EngineException.InvalidGraph($"the graph has {count} nodes (subgraphs included), over the limit of {_limits.MaxNodes}");
     }
 
-    private static long CountNodes(Graph graph)
+    /// <summary>Nodes of a graph and of all its subgraphs: what the MaxNodes limit counts.</summary>
+    internal static long CountNodes(Graph graph)
     {
         long n = graph.Nodes.Count;
         foreach (var node in graph.Nodes)

@@ -68,6 +68,12 @@ public static class ServiceSetup
     {
         app.UseExceptionHandler();
         app.UseMiddleware<RestMetricsMiddleware>();
+        // Kestrel enforces MaxRequestBodyBytes itself; this gives every host (TestServer, a proxy's server) the same 413
+        // for a declared length. gRPC has its own limit (MaxReceiveMessageSize).
+        long maxBody = app.Services.GetRequiredService<IOptions<LimitsOptions>>().Value.MaxRequestBodyBytes;
+        app.Use((context, next) => context.Request.ContentLength > maxBody && context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) != true
+            ? throw new Microsoft.AspNetCore.Http.BadHttpRequestException("the request body is over the server's limit", StatusCodes.Status413PayloadTooLarge)
+            : next(context));
         app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
 
         app.MapGrpcService<AutodiffGrpcService>();

@@ -8,7 +8,7 @@ namespace AutogradService.Api.Json;
 
 /// <summary>
 /// Graphs in JSON: <c>{inputs: [{name, dtype, shape}], nodes: [{op, inputs, outputs, attrs, name}], outputs, constants}</c>.
-/// A number literal among a node's inputs becomes a float32 scalar constant.
+/// A number literal among a node's inputs is a weakly typed literal (<see cref="GraphLiterals"/>), as in programs.
 /// </summary>
 public static class GraphJson
 {
@@ -27,7 +27,9 @@ public static class GraphJson
                 IReadOnlyList<int>? shape = p.ValueKind == JsonValueKind.Object && p.TryGetProperty("shape", out var s) && s.ValueKind == JsonValueKind.Array
                     ? s.EnumerateArray().Select(e => e.TryGetInt32(out int v) && v >= -1 ? v : throw Invalid($"bad dimension {e.GetRawText()} in input '{name}'")).ToArray()
                     : null;
-                inputs.Add(new Parameter(name, dtype, shape));
+                // any_dtype: the input takes whatever dtype it is given (program inputs); kept so stored models keep it.
+                bool anyDType = p.ValueKind == JsonValueKind.Object && p.TryGetProperty("any_dtype", out var any) && any.ValueKind == JsonValueKind.True;
+                inputs.Add(new Parameter(name, dtype, shape) { AnyDType = anyDType });
             }
         }
 
@@ -39,7 +41,6 @@ public static class GraphJson
         }
 
         var nodes = new List<Node>();
-        int literal = 0;
         if (json.TryGetProperty("nodes", out var ns))
         {
             foreach (var n in Array(ns, "nodes"))
@@ -57,10 +58,8 @@ public static class GraphJson
                             continue;
                         }
                         if (i.ValueKind != JsonValueKind.Number) throw Invalid($"node '{op}': an input must be a value name or a number");
-                        string name;
-                        do name = $"_literal{literal++}"; while (constants.ContainsKey(name));
-                        constants[name] = HostTensor.Scalar(i.GetDouble());
-                        nodeInputs.Add(name);
+                        // A literal, weakly typed as in programs: x * 0.1 stays exact in float64, n + 1 stays int64.
+                        nodeInputs.Add(GraphLiterals.Format(i.GetDouble()));
                     }
                 }
                 var outputs = n.TryGetProperty("outputs", out var no)
@@ -132,6 +131,7 @@ public static class GraphJson
             w.WriteStartObject();
             w.WriteString("name", p.Name);
             w.WriteString("dtype", p.DType.WireName());
+            if (p.AnyDType) w.WriteBoolean("any_dtype", true);
             if (p.Shape is { } shape)
             {
                 w.WriteStartArray("shape");

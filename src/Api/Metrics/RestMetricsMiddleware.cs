@@ -19,6 +19,12 @@ public sealed class RestMetricsMiddleware(RequestDelegate next, ServiceMetrics m
         {
             await next(context);
         }
+        catch (Exception e)
+        {
+            // The exception handler runs outside this middleware, so record the code it will answer with.
+            context.Items[CodeKey] = Errors.ApiError.From(e).Code;
+            throw;
+        }
         finally
         {
             var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";

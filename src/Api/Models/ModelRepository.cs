@@ -44,9 +44,9 @@ public sealed partial class ModelRepository(IOptions<ServerOptions> options, IOp
     {
         if (!ValidName().IsMatch(name))
             throw EngineException.InvalidArgument($"model name '{name}' must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit");
-        long nodes = graph.Nodes.Count;
+        long nodes = Execution.TransformService.CountNodes(graph);
         if (nodes > limits.Value.MaxNodes)
-            throw EngineException.InvalidGraph($"the graph has {nodes} nodes, over the limit of {limits.Value.MaxNodes}");
+            throw EngineException.InvalidGraph($"the graph has {nodes} nodes (subgraphs included), over the limit of {limits.Value.MaxNodes}");
         var model = new RegisteredModel(name, graph, Plan.Build(graph));
         Directory.CreateDirectory(_folder);
         var path = PathOf(name);
