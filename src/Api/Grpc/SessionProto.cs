@@ -16,7 +16,7 @@ public static class SessionProto
         Command.KindOneofCase.Fetch => new SessionCommand.Fetch(c.Fetch.Name),
         Command.KindOneofCase.Backward => new SessionCommand.Backward(c.Backward.Output,
             c.Backward.Seed is null ? null : ProtoMapping.ToEngine(c.Backward.Seed, "seed", maxElements), c.Backward.RetainGraph, c.Backward.CreateGraph),
-        Command.KindOneofCase.Grad => new SessionCommand.Grad(c.Grad.Name),
+        Command.KindOneofCase.Grad => new SessionCommand.Grad(c.Grad.Name, string.IsNullOrEmpty(c.Grad.Output) ? null : c.Grad.Output),
         Command.KindOneofCase.ZeroGrad => new SessionCommand.ZeroGrad(c.ZeroGrad.Names.ToList()),
         Command.KindOneofCase.Detach => new SessionCommand.Detach(c.Detach.Name, c.Detach.Output),
         Command.KindOneofCase.NoGrad => new SessionCommand.NoGrad(c.NoGrad.Enabled),

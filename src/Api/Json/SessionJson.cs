@@ -61,7 +61,7 @@ public static class SessionJson
             "backward" => new SessionCommand.Backward(String(args, "output"),
                 args.TryGetProperty("seed", out var s) && s.ValueKind != JsonValueKind.Null ? TensorJson.Read(s, "seed", maxElements) : null,
                 Bool(args, "retain_graph", false), Bool(args, "create_graph", false)),
-            "grad" => new SessionCommand.Grad(Name(args)),
+            "grad" => new SessionCommand.Grad(Name(args), args.TryGetProperty("output", out var o) ? o.GetString() : null),
             "zero_grad" => new SessionCommand.ZeroGrad(TransformJson.Strings(args, "names") ?? []),
             "detach" => new SessionCommand.Detach(Name(args), String(args, "output")),
             "no_grad" => new SessionCommand.NoGrad(Bool(args, "enabled", true)),

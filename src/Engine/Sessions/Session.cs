@@ -116,15 +116,20 @@ public sealed class Session : IDisposable
         });
     }
 
-    /// <summary>The stored gradient of a leaf; zeros when backward has not reached it.</summary>
-    public HostTensor Grad(string name)
+    /// <summary>
+    /// The stored gradient of a leaf; zeros when backward has not reached it. With <paramref name="output"/> the
+    /// gradient is also bound under that name, so it can be computed with and (after create_graph) differentiated.
+    /// </summary>
+    public HostTensor Grad(string name, string? output = null)
     {
         var t = Get(name);
         if (!t.RequiresGrad)
             throw EngineException.NotDifferentiable($"'{name}' does not require a gradient (declare it a variable with requires_grad)", name);
         if (!t.IsLeaf)
             throw EngineException.InvalidArgument($"'{name}' is computed, not a leaf; gradients are stored on variables");
-        return t.Grad is { } g ? HostTensor.From(g) : HostTensor.From(_scope.Zeros(t.Shape, t.DType));
+        var grad = t.Grad ?? _scope.Zeros(t.Shape, t.DType);
+        if (!string.IsNullOrEmpty(output)) Bind(output, grad);
+        return HostTensor.From(grad);
     }
 
     public void ZeroGrad(IReadOnlyList<string> names)
@@ -168,7 +173,7 @@ public sealed class Session : IDisposable
             case SessionCommand.Program p: RunProgram(p.Text); return null;
             case SessionCommand.Fetch f: return Fetch(f.Name);
             case SessionCommand.Backward b: Backward(b.Output, b.Seed, b.RetainGraph, b.CreateGraph); return null;
-            case SessionCommand.Grad g: return Grad(g.Name);
+            case SessionCommand.Grad g: return Grad(g.Name, g.Output);
             case SessionCommand.ZeroGrad z: ZeroGrad(z.Names); return null;
             case SessionCommand.Detach d: Detach(d.Name, d.Output); return null;
             case SessionCommand.NoGrad n: NoGrad(n.Enabled); return null;

@@ -12,7 +12,9 @@ public abstract record SessionCommand
     public sealed record Program(string Text) : SessionCommand;
     public sealed record Fetch(string Name) : SessionCommand;
     public sealed record Backward(string Output, HostTensor? Seed = null, bool RetainGraph = false, bool CreateGraph = false) : SessionCommand;
-    public sealed record Grad(string Name) : SessionCommand;
+    /// <summary>Returns a leaf's gradient; with <paramref name="Output"/> also binds it as a value (after a create_graph
+    /// backward it is itself differentiable, which is how a session takes second derivatives, case E1).</summary>
+    public sealed record Grad(string Name, string? Output = null) : SessionCommand;
     public sealed record ZeroGrad(IReadOnlyList<string> Names) : SessionCommand;
     public sealed record Detach(string Name, string Output) : SessionCommand;
     public sealed record NoGrad(bool Enabled) : SessionCommand;

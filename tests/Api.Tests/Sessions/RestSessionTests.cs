@@ -125,9 +125,17 @@ public sealed class RestSessionTests(DefaultService service) : IClassFixture<Def
         Close(Cases.E6Df, Values(results[9].GetProperty("value")), 1e-12);
     }
 
-    [Fact(Skip = "No session command binds a gradient to a name, so f' recorded by create_graph cannot be differentiated again " +
-        "(engine Session: grad only returns a value). Reported; the stateless hessian covers E1 meanwhile.")]
-    public Task E1_SecondDerivativeThroughCreateGraph() => Task.CompletedTask;
+    [Fact]
+    public async Task E1_SecondDerivativeThroughCreateGraph()
+    {
+        await using var s = await OpenAsync(_client);
+        // f' recorded by a create_graph backward is bound as g, then differentiated again (seed ones: f'' per element).
+        var results = await s.RunAsync(
+            Variable("x", Cases.E6XJson), new { apply = new { program = "f = log(x ** 2) * sin(x) + 1 / x" } },
+            Backward("f", createGraph: true), Grad("x", output: "g"), ZeroGrad("x"), Backward("g"), Grad("x"));
+        Close(Cases.E6Df, Values(results[3].GetProperty("value")), 1e-12);
+        Close(Cases.E1D2, Values(results[6].GetProperty("value")), 1e-10);
+    }
 
     [Fact]
     public async Task E2_GraphFreedThenRetainGraph()
@@ -210,8 +218,7 @@ public sealed class RestSessionTests(DefaultService service) : IClassFixture<Def
         Assert.Equal([0.0, 1, 2, 3], Values(flat[0].GetProperty("value")));
     }
 
-    [Fact(Skip = "apitry's engine snapshot refuses programs in sessions ('programs in sessions arrive with the graph interpreter'); " +
-        "main (8f0e2ca) runs them. Unskip after merging main.")]
+    [Fact]
     public async Task Program_SeveralLinesInOneCommand()
     {
         await using var s = await OpenAsync(_client);

@@ -47,6 +47,7 @@ public sealed class RestSession : IAsyncDisposable
     public static object Backward(string output, object? seed = null, bool retainGraph = false, bool createGraph = false) =>
         new { backward = new { output, seed, retain_graph = retainGraph, create_graph = createGraph } };
     public static object Grad(string name) => new { grad = new { name } };
+    public static object Grad(string name, string output) => new { grad = new { name, output } };
     public static object ZeroGrad(params string[] names) => new { zero_grad = new { names } };
     public static object Detach(string name, string output) => new { detach = new { name, output } };
 
