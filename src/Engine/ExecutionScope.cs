@@ -134,6 +134,9 @@ public sealed class ExecutionScope : IDisposable
         }
     }
 
+    /// <summary>Every tensor this scope has handed out and not yet compacted away (some may be disposed).</summary>
+    internal IReadOnlyList<Tensor> Tracked => _tensors;
+
     public int LiveTensorCount
     {
         get

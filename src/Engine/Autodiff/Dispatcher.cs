@@ -77,7 +77,7 @@ public static class Dispatcher
         {
             output.RequiresGrad = true;
             output.GradFn = new TapeNode(primitive, inputs, attrs, output);
-            foreach (var input in inputs) input.SavedByTape = true;
+            foreach (var input in inputs) input.TapeUses++;
         }
         if (AnyTangent(inputs))
             output.Tangent = PushTangent(primitive, inputs, attrs, output);

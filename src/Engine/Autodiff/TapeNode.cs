@@ -38,7 +38,12 @@ public sealed class TapeNode
     internal Tensor[]? InputsOrNull => _inputs;
 
     /// <summary>Drops the saved tensors (PyTorch frees saved buffers the same way after backward).</summary>
-    internal void Free() => _inputs = null;
+    internal void Free()
+    {
+        if (_inputs is null) return;
+        foreach (var input in _inputs) input.TapeUses--;
+        _inputs = null;
+    }
 
     public override string ToString() => $"{Op.Name}#{Sequence}";
 }

@@ -153,9 +153,8 @@ public sealed class Session : IDisposable
     {
         foreach (var n in names)
         {
-            var t = Get(n);
+            Get(n);
             _values.Remove(n);
-            ReleaseIfUnused(t);
         }
     }
 
@@ -165,6 +164,19 @@ public sealed class Session : IDisposable
     public HostTensor? Execute(SessionCommand command, CancellationToken cancellation = default)
     {
         cancellation.ThrowIfCancellationRequested();
+        try
+        {
+            return Run(command);
+        }
+        finally
+        {
+            // Also after a failure: a command that stopped half-way may have left unreachable tensors.
+            Collect();
+        }
+    }
+
+    private HostTensor? Run(SessionCommand command)
+    {
         switch (command)
         {
             case SessionCommand.Variable v: Variable(v.Name, v.Value, v.RequiresGrad); return null;
@@ -211,21 +223,39 @@ public sealed class Session : IDisposable
     private void Bind(string name, Tensor value)
     {
         if (string.IsNullOrEmpty(name)) throw EngineException.InvalidArgument("a value needs a name");
-        if (_values.TryGetValue(name, out var old) && !ReferenceEquals(old, value))
-        {
-            _values[name] = value;
-            ReleaseIfUnused(old);
-            return;
-        }
         _values[name] = value;
     }
 
-    private void ReleaseIfUnused(Tensor t)
+    /// <summary>
+    /// Gives back the memory of every tensor nothing can reach any more: not bound to a name, not a bound value's
+    /// gradient, and not kept by a recorded node that backward may still run. Releasing a tensor also frees the node
+    /// that made it (nothing can backward through it now), which may release its inputs in turn. Runs between
+    /// commands, so a training loop in a session stays in constant memory once each backward frees its graph.
+    /// </summary>
+    private void Collect()
     {
-        // A tensor the tape recorded (or a leaf that may receive gradients) stays until the session ends.
-        if (t.RequiresGrad || t.SavedByTape) return;
-        foreach (var v in _values.Values) if (ReferenceEquals(v, t)) return;
-        _scope.Release(t);
+        var live = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        foreach (var t in _values.Values)
+        {
+            live.Add(t);
+            if (t.Grad is { } g) live.Add(g);
+        }
+        var candidates = new Stack<Tensor>();
+        foreach (var t in _scope.Tracked)
+            if (!t.IsDisposed && !live.Contains(t)) candidates.Push(t);
+        var released = new List<Tensor>();
+        while (candidates.TryPop(out var t))
+        {
+            if (t.IsDisposed || t.TapeUses > 0) continue;
+            var inputs = t.GradFn is { IsFreed: false } node ? node.Inputs : null;
+            t.GradFn?.Free();
+            released.Add(t);
+            t.Dispose();
+            if (inputs is null) continue;
+            foreach (var input in inputs)
+                if (!input.IsDisposed && !live.Contains(input)) candidates.Push(input);
+        }
+        foreach (var t in released) _scope.Release(t);
     }
 
     private Tensor Resolve(string input, string op)

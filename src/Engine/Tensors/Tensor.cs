@@ -44,8 +44,8 @@ public sealed unsafe partial class Tensor : IDisposable
 
     public bool IsLeaf => GradFn is null;
 
-    /// <summary>True once a recorded node keeps this tensor as an input: backward may still read it.</summary>
-    internal bool SavedByTape { get; set; }
+    /// <summary>How many recorded, not yet freed nodes keep this tensor as an input: while above zero, backward may read it.</summary>
+    internal int TapeUses { get; set; }
 
     /// <summary>The gradient accumulated into this leaf by <see cref="ReverseMode.Backward"/>.</summary>
     public Tensor? Grad { get; internal set; }

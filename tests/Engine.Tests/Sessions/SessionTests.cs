@@ -90,6 +90,40 @@ public class SessionTests
     }
 
     [Fact]
+    public void TrainingLoopRunsInConstantMemory()
+    {
+        // Each step records a graph, backward frees it, and the rebound weights' old values become unreachable.
+        using var s = new Session(new SessionSettings { MemoryLimitBytes = 64 << 10, GradientMode = GradientMode.Overwrite });
+        s.Variable("w", new HostTensor(DType.Float32, new Shape(1024), new float[1024]));
+        s.Constant("target", new HostTensor(DType.Float32, new Shape(1024), Enumerable.Repeat(1f, 1024).ToArray()));
+        for (int step = 0; step < 50; step++)
+        {
+            s.Execute(new SessionCommand.Program("loss = sum((w - target) ** 2)"));
+            s.Backward("loss", null, false, false);
+            s.Execute(new SessionCommand.Grad("w", "g"));
+            s.NoGrad(true);
+            s.Execute(new SessionCommand.Program("w_next = w - 0.1 * g"));
+            s.NoGrad(false);
+            s.Variable("w", s.Fetch("w_next"));
+        }
+        Assert.All(s.Fetch("w").ToDoubles(), v => Assert.Equal(1.0, v, 1e-4));
+        Assert.True(s.MemoryInUse < 32 << 10, $"{s.MemoryInUse} bytes still in use");
+    }
+
+    [Fact]
+    public void RetainedGraphStaysUsableWhileOldNamesMoveOn()
+    {
+        using var s = new Session(new SessionSettings());
+        s.Variable("x", Vec(1, 2, 3));
+        s.Execute(new SessionCommand.Program("t = x * x\ny = sum(t)"));
+        s.Execute(new SessionCommand.Release(["t"]));
+        s.Execute(new SessionCommand.Program("x2 = x + 1"));
+        s.Backward("y", null, true, false);
+        s.Backward("y", null, false, false);
+        Assert.Equal([4.0, 8, 12], s.Grad("x").ToDoubles());
+    }
+
+    [Fact]
     public void RebindingInALoopFreesWhatTheTapeDoesNotNeed()
     {
         using var s = new Session(new SessionSettings());
