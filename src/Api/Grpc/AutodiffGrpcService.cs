@@ -16,16 +16,7 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
 
     public override async Task<EvaluateResponse> Evaluate(EvaluateRequest request, ServerCallContext context)
     {
-        var result = await Run(new TransformRequest
-        {
-            Kind = TransformKind.Evaluate,
-            Source = Source(request.Computation),
-            Inputs = ProtoMapping.ToEngine(request.Inputs, MaxElements),
-            Outputs = Names(request.Outputs),
-            MemoryBytes = request.Limits?.MemoryBytes,
-            TimeoutMs = (int?)request.Limits?.TimeoutMs,
-            Device = request.Device,
-        }, context);
+        var result = await Run(Common(TransformKind.Evaluate, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device), context);
         var response = new EvaluateResponse { Stats = Stats(result.Stats) };
         Fill(response.Outputs, result.Outputs);
         return response;
@@ -77,15 +68,8 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
 
     public override async Task<JvpResponse> Jvp(JvpRequest request, ServerCallContext context)
     {
-        var result = await Run(new TransformRequest
+        var result = await Run(Common(TransformKind.Jvp, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device) with
         {
-            Kind = TransformKind.Jvp,
-            Source = Source(request.Computation),
-            Inputs = ProtoMapping.ToEngine(request.Inputs, MaxElements),
-            Outputs = Names(request.Outputs),
-            MemoryBytes = request.Limits?.MemoryBytes,
-            TimeoutMs = (int?)request.Limits?.TimeoutMs,
-            Device = request.Device,
             Tangents = ProtoMapping.ToEngine(request.Tangents, MaxElements),
         }, context);
         var response = new JvpResponse { Stats = Stats(result.Stats) };
@@ -96,15 +80,8 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
 
     public override async Task<JacobianResponse> Jacobian(JacobianRequest request, ServerCallContext context)
     {
-        var result = await Run(new TransformRequest
+        var result = await Run(Common(TransformKind.Jacobian, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device) with
         {
-            Kind = TransformKind.Jacobian,
-            Source = Source(request.Computation),
-            Inputs = ProtoMapping.ToEngine(request.Inputs, MaxElements),
-            Outputs = Names(request.Outputs),
-            MemoryBytes = request.Limits?.MemoryBytes,
-            TimeoutMs = (int?)request.Limits?.TimeoutMs,
-            Device = request.Device,
             Wrt = Names(request.Wrt),
             Mode = request.Mode switch
             {
@@ -130,15 +107,8 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
 
     public override async Task<HessianResponse> Hessian(HessianRequest request, ServerCallContext context)
     {
-        var result = await Run(new TransformRequest
+        var result = await Run(Common(TransformKind.Hessian, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device) with
         {
-            Kind = TransformKind.Hessian,
-            Source = Source(request.Computation),
-            Inputs = ProtoMapping.ToEngine(request.Inputs, MaxElements),
-            Outputs = Names(request.Outputs),
-            MemoryBytes = request.Limits?.MemoryBytes,
-            TimeoutMs = (int?)request.Limits?.TimeoutMs,
-            Device = request.Device,
             Wrt = Names(request.Wrt),
             Vector = request.Vector.Count > 0 ? ProtoMapping.ToEngine(request.Vector, MaxElements) : null,
         }, context);
@@ -197,15 +167,22 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
 
     public override Task<PingResponse> Ping(PingRequest request, ServerCallContext context) => Task.FromResult(new PingResponse());
 
-    private TransformRequest ToEngine(Contracts.V1.GradientRequest request) => new()
+    /// <summary>The fields every transform request shares.</summary>
+    private TransformRequest Common(TransformKind kind, Computation? computation, Google.Protobuf.Collections.MapField<string, Contracts.V1.Tensor> inputs,
+        Google.Protobuf.Collections.RepeatedField<string> outputs, RequestLimits? limits, string device) => new()
     {
-        Kind = TransformKind.Gradient,
-        Source = Source(request.Computation),
-        Inputs = ProtoMapping.ToEngine(request.Inputs, MaxElements),
-        Outputs = Names(request.Outputs),
-        MemoryBytes = request.Limits?.MemoryBytes,
-        TimeoutMs = (int?)request.Limits?.TimeoutMs,
-        Device = request.Device,
+        Kind = kind,
+        Source = Source(computation),
+        Inputs = ProtoMapping.ToEngine(inputs, MaxElements),
+        Outputs = Names(outputs),
+        MemoryBytes = limits?.MemoryBytes,
+        TimeoutMs = (int?)limits?.TimeoutMs,
+        Device = device,
+    };
+
+    private TransformRequest ToEngine(Contracts.V1.GradientRequest request) =>
+        Common(TransformKind.Gradient, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device) with
+    {
         Wrt = Names(request.Wrt),
         Seeds = request.Seeds.Count > 0 ? ProtoMapping.ToEngine(request.Seeds, MaxElements) : null,
         Intermediates = Names(request.Intermediates),
