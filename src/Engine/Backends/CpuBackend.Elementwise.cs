@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
 using AutogradService.Engine.Kernels.Cpu;
 using AutogradService.Engine.Tensors;
 
@@ -112,9 +113,15 @@ public sealed partial class CpuBackend
     public void BroadcastTo(Tensor input, Tensor output)
     {
         int size = input.DType.SizeOf();
-        var loop = new BroadcastLoop(output.Shape, input.Shape);
         var x = input.Bytes();
         var y = output.Bytes();
+        // A single value (the VJP of every full reduction, scalar seeds) is one typed fill, vectorised by the runtime.
+        if (input.ElementCount == 1)
+        {
+            FillWith(x[..size], y, size);
+            return;
+        }
+        var loop = new BroadcastLoop(output.Shape, input.Shape);
         int n = loop.BlockLength;
         bool scalar = loop.InputIsScalar[0];
         Span<long> off = stackalloc long[1];
@@ -123,12 +130,22 @@ public sealed partial class CpuBackend
             loop.Offsets(block, off);
             var dst = y.Slice((int)(block * n * size), n * size);
             var src = x.Slice((int)(off[0] * size), scalar ? size : n * size);
-            if (!scalar)
-            {
-                src.CopyTo(dst);
-                continue;
-            }
-            for (int i = 0; i < n; i++) src.CopyTo(dst.Slice(i * size, size));
+            if (scalar) FillWith(src, dst, size);
+            else src.CopyTo(dst);
+        }
+    }
+
+    /// <summary>Fills <paramref name="dst"/> with copies of the one element in <paramref name="value"/> (size bytes).</summary>
+    private static void FillWith(ReadOnlySpan<byte> value, Span<byte> dst, int size)
+    {
+        switch (size)
+        {
+            case 1: dst.Fill(value[0]); break;
+            case 4: MemoryMarshal.Cast<byte, int>(dst).Fill(MemoryMarshal.Read<int>(value)); break;
+            case 8: MemoryMarshal.Cast<byte, long>(dst).Fill(MemoryMarshal.Read<long>(value)); break;
+            default:
+                for (int i = 0; i < dst.Length; i += size) value.CopyTo(dst.Slice(i, size));
+                break;
         }
     }
 
