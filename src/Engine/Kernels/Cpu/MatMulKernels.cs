@@ -94,20 +94,16 @@ internal static unsafe partial class MatMulKernels
         return 0;
     }
 
-    /// <summary>Copies row i of op(A) into a contiguous buffer (a slice of A when it is not transposed).</summary>
-    private static ReadOnlySpan<T> RowOfA<T>(ReadOnlySpan<T> a, bool ta, int m, int k, int i, Span<T> buffer)
-    {
-        if (!ta) return a.Slice(i * k, k);
-        for (int q = 0; q < k; q++) buffer[q] = a[q * m + i];
-        return buffer[..k];
-    }
-
     private static void Narrow<T>(ReadOnlySpan<T> a, bool ta, ReadOnlySpan<T> b, bool tb, Span<T> c, int m, int n, int k)
         where T : unmanaged, INumber<T>
     {
+        if (ta)
+        {
+            NarrowTransposedA(a, b, tb, c, m, n, k);
+            return;
+        }
         // Columns of op(B) as contiguous rows: B itself when transposed, else gathered once.
         T[]? columns = tb ? null : ArrayPool<T>.Shared.Rent(n * k);
-        T[]? row = ta ? ArrayPool<T>.Shared.Rent(k) : null;
         try
         {
             if (columns is not null)
@@ -116,14 +112,42 @@ internal static unsafe partial class MatMulKernels
             ReadOnlySpan<T> bt = columns is null ? b : columns.AsSpan(0, n * k);
             for (int i = 0; i < m; i++)
             {
-                var ai = RowOfA(a, ta, m, k, i, row);
+                var ai = a.Slice(i * k, k);
                 for (int j = 0; j < n; j++) c[i * n + j] = TensorPrimitives.Dot(ai, bt.Slice(j * k, k));
             }
         }
         finally
         {
             if (columns is not null) ArrayPool<T>.Shared.Return(columns);
-            if (row is not null) ArrayPool<T>.Shared.Return(row);
+        }
+    }
+
+    /// <summary>
+    /// op(A) = Aᵀ with A stored [k, m] (the VJP of a matrix-vector product): column j of C is a sum of whole rows of A
+    /// scaled by op(B)[q, j], so every read of A is contiguous instead of one strided gather per output row.
+    /// </summary>
+    private static void NarrowTransposedA<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, bool tb, Span<T> c, int m, int n, int k)
+        where T : unmanaged, INumber<T>
+    {
+        T[]? rented = n == 1 ? null : ArrayPool<T>.Shared.Rent(m);
+        try
+        {
+            for (int j = 0; j < n; j++)
+            {
+                var column = rented is null ? c[..m] : rented.AsSpan(0, m);
+                column.Clear();
+                for (int q = 0; q < k; q++)
+                {
+                    var bqj = tb ? b[j * k + q] : b[q * n + j];
+                    TensorPrimitives.MultiplyAdd(a.Slice(q * m, m), bqj, column, column);
+                }
+                if (rented is not null)
+                    for (int i = 0; i < m; i++) c[i * n + j] = column[i];
+            }
+        }
+        finally
+        {
+            if (rented is not null) ArrayPool<T>.Shared.Return(rented);
         }
     }
 
