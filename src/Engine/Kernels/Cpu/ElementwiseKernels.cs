@@ -24,6 +24,12 @@ internal static class ElementwiseKernels
             case UnaryKernel.Rsqrt: TensorPrimitives.ReciprocalSqrt(x, y); break;
             case UnaryKernel.Square: TensorPrimitives.Multiply(x, x, y); break;
             case UnaryKernel.Reciprocal: TensorPrimitives.Reciprocal(x, y); break;
+            case UnaryKernel.Sin when typeof(T) == typeof(float) && TrigKernels.IsAccelerated:
+                TrigKernels.Sin(Cast<T, float>(x), CastMut<T, float>(y));
+                break;
+            case UnaryKernel.Cos when typeof(T) == typeof(float) && TrigKernels.IsAccelerated:
+                TrigKernels.Cos(Cast<T, float>(x), CastMut<T, float>(y));
+                break;
             case UnaryKernel.Sin: TensorPrimitives.Sin(x, y); break;
             case UnaryKernel.Cos: TensorPrimitives.Cos(x, y); break;
             case UnaryKernel.Tan: TensorPrimitives.Tan(x, y); break;
