@@ -66,7 +66,8 @@ public static class ReverseMode
         {
             if (grads.TryGetValue(wrt[i], out var g))
             {
-                result[i] = g;
+                using (wrt[i].Scope.GradMode(options.CreateGraph))
+                    result[i] = Full(g, wrt[i]);
             }
             else if (!options.AllowUnused)
             {
@@ -102,7 +103,8 @@ public static class ReverseMode
             foreach (var (tensor, grad) in grads)
             {
                 if (!tensor.IsLeaf || !tensor.RequiresGrad) continue;
-                tensor.Grad = options.Mode == GradientMode.Accumulate && tensor.Grad is { } old ? F.Add(old, grad) : grad;
+                var full = Full(grad, tensor);
+                tensor.Grad = options.Mode == GradientMode.Accumulate && tensor.Grad is { } old ? F.Add(old, full) : full;
             }
         }
         finally
@@ -143,6 +145,8 @@ public static class ReverseMode
             {
                 var needs = pass.Needs(inputs.Length);
                 for (int i = 0; i < inputs.Length; i++) needs[i] = inputs[i].RequiresGrad;
+                if (grad.Shape != node.Output.Shape && !AcceptsBroadcastGrad(node, needs))
+                    grad = F.BroadcastTo(grad, node.Output.Shape);
                 Tensor?[] inputGrads;
                 try
                 {
@@ -155,7 +159,7 @@ public static class ReverseMode
                 for (int i = 0; i < inputs.Length; i++)
                 {
                     if (needs[i] && i < inputGrads.Length && inputGrads[i] is { } g)
-                        Accumulate(grads, inputs[i], Dispatcher.Conform(g, inputs[i].Type));
+                        Accumulate(grads, inputs[i], ConformOrKeepScalar(g, inputs[i].Type));
                 }
             }
             foreach (var input in inputs)
@@ -164,12 +168,46 @@ public static class ReverseMode
                 pendingUses[input] = --left;
                 if (left == 0 && options.OnGradientReady is { } ready && grads.TryGetValue(input, out var final) &&
                     (wanted is null ? input.IsLeaf : wanted.Contains(input)))
-                    ready(input, final);
+                    ready(input, Full(final, input));
             }
             if (!options.RetainGraph && !options.CreateGraph) node.Free();
         }
         return grads;
     }
+
+    /// <summary>
+    /// A one-element cotangent of a larger tensor stays one element (standing for its broadcast) instead of being
+    /// broadcast at once: the VJP of every full sum is such a value, and the elementwise rules that usually consume it
+    /// (g · f'(x)) broadcast it for free, which saves a full pass and a buffer per use (two of W6's ten).
+    /// </summary>
+    private static Tensor ConformOrKeepScalar(Tensor g, TensorType target)
+    {
+        if (g.ElementCount == 1 && g.DType == target.DType && target.Shape.ElementCount > 1 && g.Rank <= target.Shape.Rank &&
+            g.Shape.BroadcastsTo(target.Shape))
+            return g;
+        return Dispatcher.Conform(g, target);
+    }
+
+    /// <summary>
+    /// Whether a rule gives the right cotangents when handed a cotangent that broadcasts to its output rather than
+    /// has its shape: elementwise unary ops (g · f'(x)), and add/sub/mul/div when every input that needs a gradient has
+    /// the output's shape (so no rule must sum the broadcast away). Everything else gets the cotangent broadcast.
+    /// </summary>
+    private static bool AcceptsBroadcastGrad(TapeNode node, bool[] needs)
+    {
+        if (node.Op is UnaryOp) return true;
+        if (node.Op is not BinaryOp op ||
+            !(ReferenceEquals(op, BinaryOps.Add) || ReferenceEquals(op, BinaryOps.Sub) || ReferenceEquals(op, BinaryOps.Mul) ||
+              ReferenceEquals(op, BinaryOps.Div)))
+            return false;
+        var inputs = node.Inputs;
+        for (int i = 0; i < inputs.Length; i++)
+            if (needs[i] && inputs[i].Shape != node.Output.Shape) return false;
+        return true;
+    }
+
+    /// <summary>A gradient at its tensor's shape (a kept one-element cotangent is broadcast now; recorded if grad mode is on).</summary>
+    private static Tensor Full(Tensor grad, Tensor of) => grad.Shape == of.Shape ? grad : F.BroadcastTo(grad, of.Shape);
 
     private static Tensor SeedFor(Tensor output, Tensor? seed, BackwardOptions options)
     {

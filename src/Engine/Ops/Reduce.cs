@@ -123,8 +123,9 @@ public sealed class ReduceOp : PrimitiveOp
     /// <summary>Puts a reduced value back in x's shape (reshape to keepdims form, then broadcast).</summary>
     private Tensor Expand(Tensor reduced, Tensor x, Attributes attrs)
     {
-        // A full reduction's result is a scalar, which broadcasts to x's shape as it is.
-        if (reduced.Rank == 0) return F.BroadcastTo(reduced, x.Shape);
+        // A full reduction's cotangent is one value: returned as it is, it broadcasts wherever it is used (the engine
+        // broadcasts it to x's shape only if a consumer needs that).
+        if (reduced.Rank == 0) return reduced;
         var axes = ReduceAttrs.Resolve(x.Shape, attrs, Name);
         return F.BroadcastTo(F.Reshape(reduced, ReduceAttrs.Reduced(x.Shape, axes, true)), x.Shape);
     }
