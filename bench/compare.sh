@@ -34,19 +34,22 @@ LOG="$RESULTS/log.tmp"
 : > "$RAW"
 : > "$LOG"
 
-# iterations and warm-up per workload: "iterations warmup-calls warmup-seconds". Every run first makes one checked
-# call (derivatives against closed forms), which also warms up; quick W4 relies on that call alone (one PyTorch call
-# at 10M takes seconds: first-touch page faults on fresh buffers).
+# iterations and warm-up per workload: "iterations warmup-calls warmup-seconds ours-warmup-seconds". Every run first
+# makes one checked call (derivatives against closed forms), which also warms up; quick W4 relies on that call alone
+# for the peer (one PyTorch call at 10M takes seconds: first-touch page faults on fresh buffers). Ours warms up longer:
+# .NET's tiered JIT first runs quick, unoptimised code (and ReadyToRun code without AVX-512) and recompiles hot methods
+# in the background after ~30 calls and a 100 ms quiet period; on a loaded machine half a second of warm-up left W1,
+# W2 and W6 3-5x slower than their steady state.
 settings() {
   if [[ $QUICK == 1 ]]; then
     case "$1" in
-      W1) echo "400 20 0.3" ;; W2) echo "100 10 0.3" ;; W3) echo "20 3 0.2" ;; W4) echo "3 0 0" ;;
-      W5) echo "5 1 0" ;; W6) echo "7 2 0" ;; W7) echo "20 3 0.2" ;;
+      W1) echo "400 20 0.3 3" ;; W2) echo "100 10 0.3 3" ;; W3) echo "20 3 0.2 2" ;; W4) echo "3 0 0 1" ;;
+      W5) echo "5 1 0 1" ;; W6) echo "7 2 0 2" ;; W7) echo "20 3 0.2 2" ;;
     esac
   else
     case "$1" in
-      W1) echo "5000 200 2" ;; W2) echo "1000 50 2" ;; W3) echo "200 10 1" ;; W4) echo "10 2 0" ;;
-      W5) echo "30 3 0" ;; W6) echo "50 5 0.5" ;; W7) echo "200 10 1" ;;
+      W1) echo "5000 200 2 5" ;; W2) echo "1000 50 2 5" ;; W3) echo "200 10 1 3" ;; W4) echo "10 2 0 2" ;;
+      W5) echo "30 3 0 2" ;; W6) echo "50 5 0.5 3" ;; W7) echo "200 10 1 3" ;;
     esac
   fi
 }
@@ -71,13 +74,13 @@ measure() {
 START=$(date +%s)
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 for w in $WORKLOADS; do
-  read -r iters warm warm_s <<< "$(settings "$w")"
-  common=(--workload "$w" --iterations "$iters" --warmup "$warm" --warmup-seconds "$warm_s")
+  read -r iters warm warm_s ours_warm_s <<< "$(settings "$w")"
+  common=(--workload "$w" --iterations "$iters" --warmup "$warm")
   for t in $THREADS; do
     echo "$w at $t thread(s)..." >&2
-    measure ours "$w" "$t" "${OURS[@]}" "${common[@]}" --threads "$t"
+    measure ours "$w" "$t" "${OURS[@]}" "${common[@]}" --warmup-seconds "$ours_warm_s" --threads "$t"
     measure peer "$w" "$t" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS="$t" \
-      "${PEER[@]}" "${common[@]}" --threads "$t"
+      "${PEER[@]}" "${common[@]}" --warmup-seconds "$warm_s" --threads "$t"
   done
 done
 LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -141,7 +144,7 @@ meta = {
     "machine": {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(),
                 "loadavg_start": os.environ["LOAD_START"], "loadavg_end": os.environ["LOAD_END"]},
     "ours": {"dotnet": run(["dotnet", "--version"]), "commit": run(["git", "rev-parse", "--short", "HEAD"]),
-             "engine_threads": 1},
+             "engine_threads": "--threads (EngineThreads.Count)"},
     "peer": {"torch": next((r["result"].get("torch") for r in map(json.loads, open(raw_path)) if r["side"] == "peer" and r["result"].get("torch")), None)},
 }
 with open(os.path.join(results, "latest.meta.json"), "w") as f:

@@ -37,8 +37,9 @@ internal static class Timing
         json.WriteStartObject();
         json.WriteString("workload", workload.Id);
         json.WriteNumber("threads", threads);
-        // The engine has no intra-op parallelism yet: the thread count is recorded, not applied.
-        json.WriteNumber("engine_threads", 1);
+        // Intra-op parallelism (GEMM) uses at most this many threads, as the peer's torch.set_num_threads does.
+        AutogradService.Engine.Kernels.Cpu.EngineThreads.Count = threads;
+        json.WriteNumber("engine_threads", AutogradService.Engine.Kernels.Cpu.EngineThreads.Count);
         if (workload.MissingOp is { } missing)
         {
             json.WriteNull("ms");
@@ -54,12 +55,17 @@ internal static class Timing
             GC.WaitForPendingFinalizers();
 
             var times = new double[Math.Max(1, iterations)];
+            // CPU time and managed bytes of the timed calls: steadier than wall time on a loaded machine.
+            var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
+            long bytesStart = GC.GetAllocatedBytesForCurrentThread();
             for (int n = 0; n < times.Length; n++)
             {
                 long start = Stopwatch.GetTimestamp();
                 workload.Run();
                 times[n] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             }
+            long bytes = GC.GetAllocatedBytesForCurrentThread() - bytesStart;
+            double cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalMilliseconds;
             var copies = new double[Math.Min(times.Length, 9)];
             for (int n = 0; n < copies.Length; n++)
             {
@@ -70,6 +76,8 @@ internal static class Timing
             json.WriteNumber("ms", Math.Round(Median(times), 6));
             json.WriteNumber("min_ms", Math.Round(times.Min(), 6));
             json.WriteNumber("iterations", times.Length);
+            json.WriteNumber("cpu_ms", Math.Round(cpuMs / times.Length, 6));
+            json.WriteNumber("managed_bytes", bytes / times.Length);
             // Part of every call: copying the inputs into the call's fresh scope (0 for W1/W2, which create theirs).
             json.WriteNumber("input_copy_ms", Math.Round(Median(copies), 6));
         }

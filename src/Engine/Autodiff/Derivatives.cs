@@ -12,7 +12,7 @@ public enum JacobianMode
 }
 
 /// <summary>Whole-derivative transforms built on the two modes: Jacobians, Hessians and Hessian-vector products.</summary>
-public static class Derivatives
+public static partial class Derivatives
 {
     /// <summary>Chooses the cheaper mode: forward costs one pass per input element, reverse one per output element.</summary>
     public static JacobianMode Choose(long inputElements, long outputElements) =>
@@ -47,6 +47,7 @@ public static class Derivatives
         using (scope.GradMode(true))
             outputs = f(leaves);
         var result = Allocate(outputs, inputs);
+        if (outputs.Length == 1 && TryBatchedReverse(outputs[0], leaves, result[0])) return result;
         var retain = new BackwardOptions { RetainGraph = true };
         for (int o = 0; o < outputs.Length; o++)
         {

@@ -33,7 +33,9 @@ public static class Dispatcher
             return composite.Expand(scope, inputs, attrs);
 
         var primitive = (PrimitiveOp)op;
-        var types = new TensorType[inputs.Length];
+        // Up to four input types live on the stack: no array per op on the hot path.
+        var inline = default(FourTypes);
+        Span<TensorType> types = inputs.Length <= 4 ? ((Span<TensorType>)inline)[..inputs.Length] : new TensorType[inputs.Length];
         for (int i = 0; i < inputs.Length; i++) types[i] = inputs[i].Type;
         TensorType type;
         try
@@ -141,6 +143,12 @@ public static class Dispatcher
 
     private static OpInput SpecAt(IReadOnlyList<OpInput> specs, int i) =>
         i < specs.Count ? specs[i] : specs.Count > 0 && specs[^1].Variadic ? specs[^1] : new OpInput("_");
+
+    [System.Runtime.CompilerServices.InlineArray(4)]
+    private struct FourTypes
+    {
+        private TensorType _first;
+    }
 
     private static bool AnyRequiresGrad(Tensor[] inputs)
     {

@@ -46,14 +46,28 @@ public static class ReverseMode
     public static Tensor[] Grad(Tensor[] outputs, Tensor?[]? seeds, Tensor[] wrt, BackwardOptions? options = null)
     {
         options ??= BackwardOptions.Default;
-        var wanted = new HashSet<Tensor>(wrt, ReferenceEqualityComparer.Instance);
-        var grads = Run(outputs, seeds, options, wanted);
+        var pass = Pass.Rent();
+        try
+        {
+            return Collect(pass, outputs, seeds, wrt, options);
+        }
+        finally
+        {
+            Pass.Return(pass);
+        }
+    }
+
+    private static Tensor[] Collect(Pass pass, Tensor[] outputs, Tensor?[]? seeds, Tensor[] wrt, BackwardOptions options)
+    {
+        foreach (var t in wrt) pass.Wanted.Add(t);
+        var grads = Run(pass, outputs, seeds, options, pass.Wanted);
         var result = new Tensor[wrt.Length];
         for (int i = 0; i < wrt.Length; i++)
         {
             if (grads.TryGetValue(wrt[i], out var g))
             {
-                result[i] = g;
+                using (wrt[i].Scope.GradMode(options.CreateGraph))
+                    result[i] = Full(g, wrt[i]);
             }
             else if (!options.AllowUnused)
             {
@@ -81,12 +95,21 @@ public static class ReverseMode
         if (!output.RequiresGrad)
             throw EngineException.NotDifferentiable(
                 "the output does not depend on any tensor that requires a gradient (was it computed under no_grad or from detached values?)");
-        var grads = Run([output], [seed], options, wanted: null);
-        using var mode = output.Scope.GradMode(options.CreateGraph);
-        foreach (var (tensor, grad) in grads)
+        var pass = Pass.Rent();
+        try
         {
-            if (!tensor.IsLeaf || !tensor.RequiresGrad) continue;
-            tensor.Grad = options.Mode == GradientMode.Accumulate && tensor.Grad is { } old ? F.Add(old, grad) : grad;
+            var grads = Run(pass, [output], [seed], options, wanted: null);
+            using var mode = output.Scope.GradMode(options.CreateGraph);
+            foreach (var (tensor, grad) in grads)
+            {
+                if (!tensor.IsLeaf || !tensor.RequiresGrad) continue;
+                var full = Full(grad, tensor);
+                tensor.Grad = options.Mode == GradientMode.Accumulate && tensor.Grad is { } old ? F.Add(old, full) : full;
+            }
+        }
+        finally
+        {
+            Pass.Return(pass);
         }
     }
 
@@ -96,9 +119,9 @@ public static class ReverseMode
         foreach (var t in leaves) t.Grad = null;
     }
 
-    private static Dictionary<Tensor, Tensor> Run(Tensor[] outputs, Tensor?[]? seeds, BackwardOptions options, HashSet<Tensor>? wanted)
+    private static Dictionary<Tensor, Tensor> Run(Pass pass, Tensor[] outputs, Tensor?[]? seeds, BackwardOptions options, HashSet<Tensor>? wanted)
     {
-        var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
+        var grads = pass.Grads;
         if (outputs.Length == 0) return grads;
         var scope = outputs[0].Scope;
 
@@ -111,20 +134,23 @@ public static class ReverseMode
             }
         }
 
-        var nodes = CollectNodes(outputs, out var pendingUses);
+        var nodes = CollectNodes(pass, outputs);
+        var pendingUses = pass.Uses;
         using var recording = scope.GradMode(options.CreateGraph);
         foreach (var node in nodes)
         {
             scope.ThrowIfCancelled();
             var inputs = node.Inputs;
-            if (node.Output.TryGetTarget(out var output) && grads.TryGetValue(output, out var grad))
+            if (grads.TryGetValue(node.Output, out var grad))
             {
-                var needs = new bool[inputs.Length];
+                var needs = pass.Needs(inputs.Length);
                 for (int i = 0; i < inputs.Length; i++) needs[i] = inputs[i].RequiresGrad;
+                if (grad.Shape != node.Output.Shape && !AcceptsBroadcastGrad(node, needs))
+                    grad = F.BroadcastTo(grad, node.Output.Shape);
                 Tensor?[] inputGrads;
                 try
                 {
-                    inputGrads = node.Op.Vjp(new VjpArgs(inputs, output, grad, node.Attrs, needs));
+                    inputGrads = node.Op.Vjp(new VjpArgs(inputs, node.Output, grad, node.Attrs, needs));
                 }
                 catch (EngineException e)
                 {
@@ -133,7 +159,7 @@ public static class ReverseMode
                 for (int i = 0; i < inputs.Length; i++)
                 {
                     if (needs[i] && i < inputGrads.Length && inputGrads[i] is { } g)
-                        Accumulate(grads, inputs[i], Dispatcher.Conform(g, inputs[i].Type));
+                        Accumulate(grads, inputs[i], ConformOrKeepScalar(g, inputs[i].Type));
                 }
             }
             foreach (var input in inputs)
@@ -142,12 +168,46 @@ public static class ReverseMode
                 pendingUses[input] = --left;
                 if (left == 0 && options.OnGradientReady is { } ready && grads.TryGetValue(input, out var final) &&
                     (wanted is null ? input.IsLeaf : wanted.Contains(input)))
-                    ready(input, final);
+                    ready(input, Full(final, input));
             }
             if (!options.RetainGraph && !options.CreateGraph) node.Free();
         }
         return grads;
     }
+
+    /// <summary>
+    /// A one-element cotangent of a larger tensor stays one element (standing for its broadcast) instead of being
+    /// broadcast at once: the VJP of every full sum is such a value, and the elementwise rules that usually consume it
+    /// (g · f'(x)) broadcast it for free, which saves a full pass and a buffer per use (two of W6's ten).
+    /// </summary>
+    private static Tensor ConformOrKeepScalar(Tensor g, TensorType target)
+    {
+        if (g.ElementCount == 1 && g.DType == target.DType && target.Shape.ElementCount > 1 && g.Rank <= target.Shape.Rank &&
+            g.Shape.BroadcastsTo(target.Shape))
+            return g;
+        return Dispatcher.Conform(g, target);
+    }
+
+    /// <summary>
+    /// Whether a rule gives the right cotangents when handed a cotangent that broadcasts to its output rather than
+    /// has its shape: elementwise unary ops (g · f'(x)), and add/sub/mul/div when every input that needs a gradient has
+    /// the output's shape (so no rule must sum the broadcast away). Everything else gets the cotangent broadcast.
+    /// </summary>
+    private static bool AcceptsBroadcastGrad(TapeNode node, bool[] needs)
+    {
+        if (node.Op is UnaryOp) return true;
+        if (node.Op is not BinaryOp op ||
+            !(ReferenceEquals(op, BinaryOps.Add) || ReferenceEquals(op, BinaryOps.Sub) || ReferenceEquals(op, BinaryOps.Mul) ||
+              ReferenceEquals(op, BinaryOps.Div)))
+            return false;
+        var inputs = node.Inputs;
+        for (int i = 0; i < inputs.Length; i++)
+            if (needs[i] && inputs[i].Shape != node.Output.Shape) return false;
+        return true;
+    }
+
+    /// <summary>A gradient at its tensor's shape (a kept one-element cotangent is broadcast now; recorded if grad mode is on).</summary>
+    private static Tensor Full(Tensor grad, Tensor of) => grad.Shape == of.Shape ? grad : F.BroadcastTo(grad, of.Shape);
 
     private static Tensor SeedFor(Tensor output, Tensor? seed, BackwardOptions options)
     {
@@ -171,12 +231,9 @@ public static class ReverseMode
     }
 
     /// <summary>Every node the outputs depend on, latest first, and how many recorded uses each input has.</summary>
-    private static List<TapeNode> CollectNodes(Tensor[] outputs, out Dictionary<Tensor, int> uses)
+    private static List<TapeNode> CollectNodes(Pass pass, Tensor[] outputs)
     {
-        uses = new Dictionary<Tensor, int>(ReferenceEqualityComparer.Instance);
-        var seen = new HashSet<TapeNode>(ReferenceEqualityComparer.Instance);
-        var nodes = new List<TapeNode>();
-        var stack = new Stack<TapeNode>();
+        var (uses, seen, nodes, stack) = (pass.Uses, pass.Seen, pass.Nodes, pass.Stack);
         foreach (var o in outputs)
             if (o.GradFn is { } n && seen.Add(n)) stack.Push(n);
         while (stack.Count > 0)
@@ -191,7 +248,53 @@ public static class ReverseMode
                 if (input.GradFn is { } n && seen.Add(n)) stack.Push(n);
             }
         }
-        nodes.Sort((a, b) => b.Sequence.CompareTo(a.Sequence));
+        nodes.Sort(LatestFirst);
         return nodes;
+    }
+
+    private static readonly Comparison<TapeNode> LatestFirst = (a, b) => b.Sequence.CompareTo(a.Sequence);
+
+    /// <summary>
+    /// The bookkeeping of one backward pass, kept per thread and cleared after use, so a steady stream of small
+    /// passes allocates no dictionaries. A pass running inside another (a callback that differentiates) gets a fresh one.
+    /// </summary>
+    private sealed class Pass
+    {
+        [ThreadStatic] private static Pass? t_spare;
+        private bool[] _needs = new bool[4];
+
+        public readonly Dictionary<Tensor, Tensor> Grads = new(ReferenceEqualityComparer.Instance);
+        public readonly Dictionary<Tensor, int> Uses = new(ReferenceEqualityComparer.Instance);
+        public readonly HashSet<Tensor> Wanted = new(ReferenceEqualityComparer.Instance);
+        public readonly HashSet<TapeNode> Seen = new(ReferenceEqualityComparer.Instance);
+        public readonly List<TapeNode> Nodes = [];
+        public readonly Stack<TapeNode> Stack = new();
+
+        /// <summary>A flag per input of the node being processed (reused: rules read it only while they run).</summary>
+        public bool[] Needs(int count)
+        {
+            if (_needs.Length < count) _needs = new bool[count];
+            return _needs;
+        }
+
+        public static Pass Rent()
+        {
+            var pass = t_spare ?? new Pass();
+            t_spare = null;
+            return pass;
+        }
+
+        public static void Return(Pass pass)
+        {
+            // A huge pass would pin its tables' capacity to the thread: let those go.
+            if (pass.Nodes.Count > 4096) return;
+            pass.Grads.Clear();
+            pass.Uses.Clear();
+            pass.Wanted.Clear();
+            pass.Seen.Clear();
+            pass.Nodes.Clear();
+            pass.Stack.Clear();
+            t_spare = pass;
+        }
     }
 }

@@ -18,7 +18,7 @@ public sealed class TapeNode
         Op = op;
         _inputs = inputs;
         Attrs = attrs;
-        Output = new WeakReference<Tensor>(output);
+        Output = output;
         Sequence = Interlocked.Increment(ref s_next);
     }
 
@@ -26,8 +26,12 @@ public sealed class TapeNode
     public Attributes Attrs { get; }
     public long Sequence { get; }
 
-    /// <summary>Weak so that a node does not keep its own output alive in a long session.</summary>
-    internal WeakReference<Tensor> Output { get; }
+    /// <summary>
+    /// The value this node produced. A strong reference costs nothing in lifetime: the node is reachable only through
+    /// its output's <see cref="Tensor.GradFn"/> (and the scope tracks every tensor anyway), while a weak one cost a GC
+    /// handle per recorded op.
+    /// </summary>
+    internal Tensor Output { get; }
 
     /// <summary>True once a backward pass without retain_graph has run through this node.</summary>
     public bool IsFreed => _inputs is null;

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 
 namespace AutogradService.Engine.Memory;
@@ -14,7 +13,8 @@ public sealed unsafe class BufferPool : IDisposable
     private const int StepsPerDoubling = 4;
     private const int ClassCount = 4 * 48;
 
-    private readonly ConcurrentStack<nint>[] _free = new ConcurrentStack<nint>[ClassCount];
+    // A locked array stack per size class: ConcurrentStack allocated a node per push, i.e. per tensor freed.
+    private readonly FreeList[] _free = new FreeList[ClassCount];
     private readonly long _maxRetainedBytes;
     private long _outstandingBytes;
     private long _retainedBytes;
@@ -24,7 +24,7 @@ public sealed unsafe class BufferPool : IDisposable
     public BufferPool(long maxRetainedBytes = 2L << 30)
     {
         _maxRetainedBytes = maxRetainedBytes;
-        for (int i = 0; i < ClassCount; i++) _free[i] = new ConcurrentStack<nint>();
+        for (int i = 0; i < ClassCount; i++) _free[i] = new FreeList();
     }
 
     /// <summary>The pool every scope uses unless told otherwise.</summary>
@@ -46,8 +46,15 @@ public sealed unsafe class BufferPool : IDisposable
 
     public PooledBuffer Rent(long bytes)
     {
-        int cls = ClassOf(bytes);
-        long capacity = ClassBytes(cls);
+        var ptr = RentRaw(bytes, out int cls, out long capacity);
+        return new PooledBuffer(this, ptr, capacity, cls);
+    }
+
+    /// <summary>Rent without a handle object (tensor storage keeps the three facts itself).</summary>
+    internal nint RentRaw(long bytes, out int cls, out long capacity)
+    {
+        cls = ClassOf(bytes);
+        capacity = ClassBytes(cls);
         Interlocked.Increment(ref _rents);
         if (!_free[cls].TryPop(out var ptr))
         {
@@ -59,20 +66,51 @@ public sealed unsafe class BufferPool : IDisposable
             Interlocked.Add(ref _retainedBytes, -capacity);
         }
         Interlocked.Add(ref _outstandingBytes, capacity);
-        return new PooledBuffer(this, ptr, capacity, cls);
+        return ptr;
     }
 
-    internal void Return(PooledBuffer buffer)
+    internal void Return(PooledBuffer buffer) => ReturnRaw(buffer.Pointer, buffer.SizeClass, buffer.Capacity);
+
+    internal void ReturnRaw(nint pointer, int cls, long capacity)
     {
-        Interlocked.Add(ref _outstandingBytes, -buffer.Capacity);
-        if (Interlocked.Add(ref _retainedBytes, buffer.Capacity) <= _maxRetainedBytes)
+        Interlocked.Add(ref _outstandingBytes, -capacity);
+        if (Interlocked.Add(ref _retainedBytes, capacity) <= _maxRetainedBytes)
         {
-            _free[buffer.SizeClass].Push(buffer.Pointer);
+            _free[cls].Push(pointer);
         }
         else
         {
-            Interlocked.Add(ref _retainedBytes, -buffer.Capacity);
-            NativeMemory.AlignedFree((void*)buffer.Pointer);
+            Interlocked.Add(ref _retainedBytes, -capacity);
+            NativeMemory.AlignedFree((void*)pointer);
+        }
+    }
+
+    private sealed class FreeList
+    {
+        private nint[] _items = new nint[4];
+        private int _count;
+
+        public void Push(nint pointer)
+        {
+            lock (this)
+            {
+                if (_count == _items.Length) Array.Resize(ref _items, _count * 2);
+                _items[_count++] = pointer;
+            }
+        }
+
+        public bool TryPop(out nint pointer)
+        {
+            lock (this)
+            {
+                if (_count == 0)
+                {
+                    pointer = 0;
+                    return false;
+                }
+                pointer = _items[--_count];
+                return true;
+            }
         }
     }
 

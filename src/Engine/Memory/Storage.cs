@@ -6,7 +6,10 @@ namespace AutogradService.Engine.Memory;
 /// </summary>
 internal sealed class Storage
 {
-    private readonly PooledBuffer _buffer;
+    private readonly BufferPool _pool;
+    private readonly nint _pointer;
+    private readonly long _capacity;
+    private readonly int _sizeClass;
     private readonly MemoryBudget _budget;
     private int _refs = 1;
 
@@ -15,19 +18,20 @@ internal sealed class Storage
         budget.Charge(bytes);
         try
         {
-            _buffer = pool.Rent(Math.Max(bytes, 1));
+            _pointer = pool.RentRaw(Math.Max(bytes, 1), out _sizeClass, out _capacity);
         }
         catch
         {
             budget.Release(bytes);
             throw;
         }
+        _pool = pool;
         _budget = budget;
         Bytes = bytes;
     }
 
     public long Bytes { get; }
-    public nint Pointer => _buffer.Pointer;
+    public nint Pointer => _pointer;
 
     public void AddRef() => Interlocked.Increment(ref _refs);
 
@@ -35,7 +39,7 @@ internal sealed class Storage
     {
         if (Interlocked.Decrement(ref _refs) == 0)
         {
-            _buffer.Return();
+            _pool.ReturnRaw(_pointer, _sizeClass, _capacity);
             _budget.Release(Bytes);
         }
     }

@@ -84,8 +84,12 @@ public sealed class Attributes : IReadOnlyDictionary<string, AttrValue>
     public static Attributes Empty { get; } = new();
 
     /// <summary>Builds attributes from name/value pairs: <c>Attributes.Of(("axes", new[]{0}), ("keepdims", true))</c>.</summary>
-    public static Attributes Of(params (string Name, AttrValue Value)[] values) =>
-        new(values.Select(v => KeyValuePair.Create(v.Name, v.Value)));
+    public static Attributes Of(params (string Name, AttrValue Value)[] values)
+    {
+        var attrs = new Attributes();
+        foreach (var (name, value) in values) attrs._values[name] = value;
+        return attrs;
+    }
 
     public Attributes With(string name, AttrValue value)
     {

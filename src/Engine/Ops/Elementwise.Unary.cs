@@ -13,12 +13,16 @@ public sealed class UnaryOp : PrimitiveOp
     private readonly UnaryKernel _kernel;
     private readonly Func<Tensor, Tensor, Tensor?>? _derivative;
     private readonly bool _integers;
+    private readonly bool _negated;
 
     /// <param name="derivative">dy/dx from (x, y); null result means zero. A null function marks the op linear in a sign flip (neg).</param>
+    /// <param name="negated">The derivative is minus what <paramref name="derivative"/> returns.</param>
     internal UnaryOp(string name, UnaryKernel kernel, string summary, Func<Tensor, Tensor, Tensor?>? derivative,
-        InputDomain domain = InputDomain.Any, bool smooth = true, bool integers = false, bool differentiable = true)
+        InputDomain domain = InputDomain.Any, bool smooth = true, bool integers = false, bool differentiable = true,
+        bool negated = false)
     {
         _kernel = kernel;
+        _negated = negated;
         _derivative = derivative;
         _integers = integers;
         Domain = domain;
@@ -61,7 +65,9 @@ public sealed class UnaryOp : PrimitiveOp
     private Tensor? Scale(Tensor v, Tensor x, Tensor y)
     {
         if (_derivative is null) return F.Neg(v);
-        return _derivative(x, y) is { } d ? v * d : null;
+        // A negated derivative (-sin x for cos) negates v instead: the same numbers (IEEE negation is exact), and when v
+        // is a kept one-element cotangent the negation costs one element instead of a pass over x.
+        return _derivative(x, y) is { } d ? (_negated ? F.Neg(v) : v) * d : null;
     }
 }
 
@@ -77,9 +83,9 @@ public static class UnaryOps
     public static readonly UnaryOp Sqrt = new("sqrt", UnaryKernel.Sqrt, "square root", (x, y) => 0.5 / y, InputDomain.Positive);
     public static readonly UnaryOp Rsqrt = new("rsqrt", UnaryKernel.Rsqrt, "1 / sqrt(x)", (x, y) => -0.5 * y / x, InputDomain.Positive);
     public static readonly UnaryOp Square = new("square", UnaryKernel.Square, "x * x", (x, y) => 2.0 * x, integers: true);
-    public static readonly UnaryOp Reciprocal = new("reciprocal", UnaryKernel.Reciprocal, "1 / x", (x, y) => -F.Square(y), InputDomain.NonZero);
+    public static readonly UnaryOp Reciprocal = new("reciprocal", UnaryKernel.Reciprocal, "1 / x", (x, y) => F.Square(y), InputDomain.NonZero, negated: true);
     public static readonly UnaryOp Sin = new("sin", UnaryKernel.Sin, "sine", (x, y) => F.Cos(x));
-    public static readonly UnaryOp Cos = new("cos", UnaryKernel.Cos, "cosine", (x, y) => -F.Sin(x));
+    public static readonly UnaryOp Cos = new("cos", UnaryKernel.Cos, "cosine", (x, y) => F.Sin(x), negated: true);
     public static readonly UnaryOp Tan = new("tan", UnaryKernel.Tan, "tangent", (x, y) => 1.0 + F.Square(y), InputDomain.Unit);
     public static readonly UnaryOp Tanh = new("tanh", UnaryKernel.Tanh, "hyperbolic tangent", (x, y) => 1.0 - F.Square(y));
     public static readonly UnaryOp Sigmoid = new("sigmoid", UnaryKernel.Sigmoid, "1 / (1 + e^-x)", (x, y) => y * (1.0 - y));

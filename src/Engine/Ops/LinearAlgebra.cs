@@ -243,11 +243,14 @@ public static partial class F
 {
     public static Tensor MatMul(Tensor a, Tensor b, bool transposeA = false, bool transposeB = false)
     {
-        var attrs = Attributes.Empty;
-        if (transposeA) attrs = attrs.With("transpose_a", true);
-        if (transposeB) attrs = attrs.With("transpose_b", true);
+        // Cached: every matmul VJP asks for a transposed operand.
+        var attrs = transposeA ? (transposeB ? BothTransposed : ATransposed) : transposeB ? BTransposed : Attributes.Empty;
         return Dispatcher.Apply(MatMulOp.Instance, [a, b], attrs);
     }
+
+    private static readonly Attributes ATransposed = Attributes.Of(("transpose_a", true));
+    private static readonly Attributes BTransposed = Attributes.Of(("transpose_b", true));
+    private static readonly Attributes BothTransposed = Attributes.Of(("transpose_a", true), ("transpose_b", true));
 
     public static Tensor Dot(Tensor a, Tensor b) => Dispatcher.Apply(DotOp.Instance, a, b);
 

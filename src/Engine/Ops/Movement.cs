@@ -95,13 +95,13 @@ public sealed class BroadcastToOp : PrimitiveOp
 public static partial class F
 {
     public static Tensor Reshape(Tensor x, Shape shape) =>
-        x.Shape == shape ? x : Dispatcher.Apply(ReshapeOp.Instance, [x], Attributes.Of(("shape", shape.ToArray())));
+        x.Shape == shape ? x : Dispatcher.Apply(ReshapeOp.Instance, [x], ShapeAttrs.For(shape));
 
     public static Tensor Reshape(Tensor x, params int[] shape) =>
         Dispatcher.Apply(ReshapeOp.Instance, [x], Attributes.Of(("shape", shape)));
 
     public static Tensor BroadcastTo(Tensor x, Shape shape) =>
-        x.Shape == shape ? x : Dispatcher.Apply(BroadcastToOp.Instance, [x], Attributes.Of(("shape", shape.ToArray())));
+        x.Shape == shape ? x : Dispatcher.Apply(BroadcastToOp.Instance, [x], ShapeAttrs.For(shape));
 
     /// <summary>
     /// Sums a broadcast result back down to <paramref name="shape"/>: over the leading axes broadcasting added and
@@ -118,5 +118,23 @@ public static partial class F
             if (i < lead || (shape[i - lead] == 1 && x.Shape[i] != 1)) axes.Add(i);
         var summed = axes.Count == 0 ? x : Sum(x, axes.ToArray(), keepDims: true);
         return Reshape(summed, shape);
+    }
+}
+
+/// <summary>
+/// The <c>{"shape": [...]}</c> attributes of reshape and broadcast_to, cached per shape: every reduction's VJP and
+/// every broadcast gradient builds one, and attributes are immutable. Bounded so odd shapes cannot grow it forever.
+/// </summary>
+internal static class ShapeAttrs
+{
+    private const int MaxEntries = 4096;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Shape, Attributes> Cache = new();
+
+    public static Attributes For(Shape shape)
+    {
+        if (Cache.TryGetValue(shape, out var attrs)) return attrs;
+        attrs = Attributes.Of(("shape", shape.ToArray()));
+        if (Cache.Count < MaxEntries) Cache.TryAdd(shape, attrs);
+        return attrs;
     }
 }

@@ -14,22 +14,40 @@ public static class ReduceAttrs
     public static int[] Resolve(Shape shape, Attributes attrs, string op)
     {
         var given = attrs.GetAxes("axes");
-        if (given is null) return Enumerable.Range(0, shape.Rank).ToArray();
-        var axes = given.Select(a => shape.NormalizeAxis(a, op)).Distinct().Order().ToArray();
-        if (axes.Length != given.Length)
-            throw EngineException.InvalidGraph($"axes [{string.Join(", ", given)}] name an axis twice", op: op);
+        if (given is null) return AllAxes[shape.Rank];
+        var axes = new int[given.Length];
+        for (int i = 0; i < given.Length; i++) axes[i] = shape.NormalizeAxis(given[i], op);
+        Array.Sort(axes);
+        for (int i = 1; i < axes.Length; i++)
+            if (axes[i] == axes[i - 1])
+                throw EngineException.InvalidGraph($"axes [{string.Join(", ", given)}] name an axis twice", op: op);
         return axes;
+    }
+
+    /// <summary>[0, rank) for every rank, shared (read-only by convention): a full reduction allocates nothing for its axes.</summary>
+    private static readonly int[][] AllAxes = BuildAllAxes();
+
+    private static int[][] BuildAllAxes()
+    {
+        var all = new int[Shape.MaxRank + 1][];
+        for (int r = 0; r <= Shape.MaxRank; r++)
+        {
+            all[r] = new int[r];
+            for (int i = 0; i < r; i++) all[r][i] = i;
+        }
+        return all;
     }
 
     public static Shape Reduced(Shape shape, int[] axes, bool keepDims)
     {
-        var dims = new List<int>(shape.Rank);
-        for (int i = 0; i < shape.Rank; i++)
+        if (!keepDims && axes.Length == shape.Rank) return Shape.Scalar;
+        var dims = new int[keepDims ? shape.Rank : shape.Rank - axes.Length];
+        for (int i = 0, o = 0; i < shape.Rank; i++)
         {
-            if (Array.IndexOf(axes, i) < 0) dims.Add(shape[i]);
-            else if (keepDims) dims.Add(1);
+            if (Array.IndexOf(axes, i) < 0) dims[o++] = shape[i];
+            else if (keepDims) dims[o++] = 1;
         }
-        return new Shape(dims.ToArray());
+        return Shape.Own(dims);
     }
 
     public static readonly IReadOnlyList<OpExample> Examples =
@@ -66,7 +84,7 @@ public sealed class ReduceOp : PrimitiveOp
         if (x.DType == DType.Bool)
             throw EngineException.DTypeMismatch($"'{Name}' needs a numeric input, got bool (cast it first)", op: Name);
         var axes = ReduceAttrs.Resolve(x.Shape, attrs, Name);
-        if (_kernel is ReduceKernel.Max or ReduceKernel.Min && axes.Any(a => x.Shape[a] == 0))
+        if (_kernel is ReduceKernel.Max or ReduceKernel.Min && Array.Exists(axes, a => x.Shape[a] == 0))
             throw EngineException.ShapeMismatch($"'{Name}' of an empty axis has no value (shape {x.Shape})", op: Name);
         return new TensorType(ReduceAttrs.Reduced(x.Shape, axes, attrs.GetBool("keepdims", false)), x.DType);
     }
@@ -105,6 +123,9 @@ public sealed class ReduceOp : PrimitiveOp
     /// <summary>Puts a reduced value back in x's shape (reshape to keepdims form, then broadcast).</summary>
     private Tensor Expand(Tensor reduced, Tensor x, Attributes attrs)
     {
+        // A full reduction's cotangent is one value: returned as it is, it broadcasts wherever it is used (the engine
+        // broadcasts it to x's shape only if a consumer needs that).
+        if (reduced.Rank == 0) return reduced;
         var axes = ReduceAttrs.Resolve(x.Shape, attrs, Name);
         return F.BroadcastTo(F.Reshape(reduced, ReduceAttrs.Reduced(x.Shape, axes, true)), x.Shape);
     }
@@ -259,5 +280,9 @@ public static partial class F
     public static Tensor LogSumExp(Tensor x, int[]? axes = null, bool keepDims = false) => Dispatcher.Apply(LogSumExpOp.Instance, [x], ReduceArgs(axes, keepDims));
 
     public static Tensor Norm(Tensor x, double ord = 2, int[]? axes = null, bool keepDims = false) =>
-        Dispatcher.Apply(NormOp.Instance, [x], ReduceArgs(axes, keepDims).With("ord", ord));
+        Dispatcher.Apply(NormOp.Instance, [x],
+            ord == 2 && axes is null && !keepDims ? WholeL2 : ReduceArgs(axes, keepDims).With("ord", ord));
+
+    /// <summary>The attributes of the common call, the L2 norm of everything (W2 computes one per loop trip).</summary>
+    private static readonly Attributes WholeL2 = Attributes.Of(("ord", 2.0));
 }

@@ -75,6 +75,9 @@ public readonly struct Shape : IEquatable<Shape>
     /// <summary>NumPy broadcasting of two shapes; null when they are incompatible.</summary>
     public static Shape? TryBroadcast(Shape a, Shape b)
     {
+        // The common cases share the operand's (immutable) dims instead of building new ones.
+        if (b.Rank == 0 || a == b) return a;
+        if (a.Rank == 0) return b;
         int rank = Math.Max(a.Rank, b.Rank);
         var dims = new int[rank];
         for (int i = 0; i < rank; i++)

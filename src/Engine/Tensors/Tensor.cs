@@ -111,7 +111,15 @@ public sealed unsafe partial class Tensor : IDisposable
     {
         if (ElementCount != 1)
             throw EngineException.ShapeMismatch($"expected a tensor with one element, got shape {Shape}");
-        return ToDoubles()[0];
+        ThrowIfDisposed();
+        // Read the one element directly: W2's loop test calls this every iteration.
+        return DType switch
+        {
+            DType.Float32 => Span<float>()[0],
+            DType.Float64 => Span<double>()[0],
+            DType.Int64 => Span<long>()[0],
+            _ => Span<bool>()[0] ? 1 : 0,
+        };
     }
 
     /// <summary>A tensor of another shape sharing this storage (same element count). Not recorded.</summary>

@@ -40,6 +40,25 @@ public class MatMulKernelTests
         Compare<double>(9, MatMulKernels.Nc + 3, 2 * MatMulKernels.Kc + 1, ta, tb, 1e-12);
     }
 
+    /// <summary>Large enough to run in parallel: several row blocks (and a ragged last one) on more than one thread.</summary>
+    [Theory]
+    [MemberData(nameof(Transposes))]
+    public void ParallelRowBlocks(bool ta, bool tb)
+    {
+        int saved = EngineThreads.Count;
+        try
+        {
+            EngineThreads.Count = Environment.ProcessorCount;
+            Compare<float>(2 * MatMulKernels.Mc + 13, 70, 301, ta, tb, 1e-4);
+            Compare<double>(MatMulKernels.Mc + 5, 97, 260, ta, tb, 1e-12);
+            Compare<long>(40, 150, 700, ta, tb, 0);
+        }
+        finally
+        {
+            EngineThreads.Count = saved;
+        }
+    }
+
     [Fact]
     public void Batched_BroadcastsAndPromotesVectors()
     {

@@ -24,6 +24,12 @@ internal static class ElementwiseKernels
             case UnaryKernel.Rsqrt: TensorPrimitives.ReciprocalSqrt(x, y); break;
             case UnaryKernel.Square: TensorPrimitives.Multiply(x, x, y); break;
             case UnaryKernel.Reciprocal: TensorPrimitives.Reciprocal(x, y); break;
+            case UnaryKernel.Sin when typeof(T) == typeof(float) && TrigKernels.IsAccelerated:
+                TrigKernels.Sin(Cast<T, float>(x), CastMut<T, float>(y));
+                break;
+            case UnaryKernel.Cos when typeof(T) == typeof(float) && TrigKernels.IsAccelerated:
+                TrigKernels.Cos(Cast<T, float>(x), CastMut<T, float>(y));
+                break;
             case UnaryKernel.Sin: TensorPrimitives.Sin(x, y); break;
             case UnaryKernel.Cos: TensorPrimitives.Cos(x, y); break;
             case UnaryKernel.Tan: TensorPrimitives.Tan(x, y); break;
@@ -156,26 +162,53 @@ internal static class ElementwiseKernels
         _ => throw new NotSupportedException($"binary kernel {kernel} is not arithmetic"),
     };
 
-    /// <summary>Comparisons and logical ops on a block, writing bool.</summary>
+    /// <summary>Comparisons on a block, writing bool (one loop per comparison, so the test inlines).</summary>
     public static void Predicate<T>(BinaryKernel kernel, ReadOnlySpan<T> a, bool aScalar, ReadOnlySpan<T> b, bool bScalar, Span<bool> y)
         where T : unmanaged, IComparisonOperators<T, T, bool>
     {
-        for (int i = 0; i < y.Length; i++)
+        switch (kernel)
         {
-            var x = a[aScalar ? 0 : i];
-            var z = b[bScalar ? 0 : i];
-            y[i] = kernel switch
-            {
-                BinaryKernel.Eq => x == z,
-                BinaryKernel.Ne => x != z,
-                BinaryKernel.Lt => x < z,
-                BinaryKernel.Le => x <= z,
-                BinaryKernel.Gt => x > z,
-                BinaryKernel.Ge => x >= z,
-                _ => throw new NotSupportedException($"binary kernel {kernel} is not a comparison"),
-            };
+            case BinaryKernel.Eq: Compare<T, EqTest<T>>(a, aScalar, b, bScalar, y); break;
+            case BinaryKernel.Ne: Compare<T, NeTest<T>>(a, aScalar, b, bScalar, y); break;
+            case BinaryKernel.Lt: Compare<T, LtTest<T>>(a, aScalar, b, bScalar, y); break;
+            case BinaryKernel.Le: Compare<T, LeTest<T>>(a, aScalar, b, bScalar, y); break;
+            case BinaryKernel.Gt: Compare<T, GtTest<T>>(a, aScalar, b, bScalar, y); break;
+            case BinaryKernel.Ge: Compare<T, GeTest<T>>(a, aScalar, b, bScalar, y); break;
+            default: throw new NotSupportedException($"binary kernel {kernel} is not a comparison");
         }
     }
+
+    private static void Compare<T, TTest>(ReadOnlySpan<T> a, bool aScalar, ReadOnlySpan<T> b, bool bScalar, Span<bool> y)
+        where T : unmanaged, IComparisonOperators<T, T, bool>
+        where TTest : ITest<T>
+    {
+        if (bScalar && !aScalar)
+        {
+            var z = b[0];
+            for (int i = 0; i < y.Length; i++) y[i] = TTest.Test(a[i], z);
+        }
+        else if (aScalar && !bScalar)
+        {
+            var x = a[0];
+            for (int i = 0; i < y.Length; i++) y[i] = TTest.Test(x, b[i]);
+        }
+        else
+        {
+            for (int i = 0; i < y.Length; i++) y[i] = TTest.Test(a[aScalar ? 0 : i], b[bScalar ? 0 : i]);
+        }
+    }
+
+    private interface ITest<T> where T : IComparisonOperators<T, T, bool>
+    {
+        static abstract bool Test(T x, T z);
+    }
+
+    private readonly struct EqTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool> { public static bool Test(T x, T z) => x == z; }
+    private readonly struct NeTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool> { public static bool Test(T x, T z) => x != z; }
+    private readonly struct LtTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool> { public static bool Test(T x, T z) => x < z; }
+    private readonly struct LeTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool> { public static bool Test(T x, T z) => x <= z; }
+    private readonly struct GtTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool> { public static bool Test(T x, T z) => x > z; }
+    private readonly struct GeTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool> { public static bool Test(T x, T z) => x >= z; }
 
     public static void Logical(BinaryKernel kernel, ReadOnlySpan<bool> a, bool aScalar, ReadOnlySpan<bool> b, bool bScalar, Span<bool> y)
     {

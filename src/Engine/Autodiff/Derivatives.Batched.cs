@@ -1,0 +1,151 @@
+using AutogradService.Engine.Ops;
+using AutogradService.Engine.Tensors;
+
+namespace AutogradService.Engine.Autodiff;
+
+/// <summary>
+/// A reverse-mode Jacobian in one backward pass instead of one per output element (what vmap gives PyTorch): the seed
+/// is the identity, so every cotangent carries a leading batch axis of N = output elements, and each op's VJP runs
+/// once on the whole batch. It applies when every recorded op on the way is one whose rule stays correct with that
+/// extra leading axis: elementwise unary ops, add/sub/mul/div on equal shapes or with a scalar operand, reshape, and
+/// un-transposed matmul with a matrix operand. Anything else falls back to the row-by-row loop.
+/// </summary>
+public static partial class Derivatives
+{
+    /// <summary>Largest batched cotangent (elements) the one-pass Jacobian may create; bigger ones go row by row.</summary>
+    private const long MaxBatchedElements = 1L << 24;
+
+    private static bool TryBatchedReverse(Tensor output, Tensor[] leaves, Tensor[] result)
+    {
+        if (!output.RequiresGrad || !output.DType.IsFloating()) return false;
+        long n = output.ElementCount;
+        var nodes = BatchableNodes(output, n);
+        if (nodes is null) return false;
+
+        var scope = output.Scope;
+        using var noGrad = scope.NoGrad();
+        var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
+        var eye = scope.Zeros(new Shape(checked((int)n), checked((int)n)), output.DType);
+        if (eye.DType == DType.Float32) { var s = eye.Span<float>(); for (int i = 0; i < n; i++) s[i * (int)n + i] = 1f; }
+        else { var s = eye.Span<double>(); for (int i = 0; i < n; i++) s[i * (int)n + i] = 1.0; }
+        grads[output] = F.Reshape(eye, Batched(n, output.Shape));
+
+        foreach (var node in nodes)
+        {
+            if (!grads.TryGetValue(node.Output, out var g)) continue;
+            var inputs = node.Inputs;
+            for (int i = 0; i < inputs.Length; i++)
+            {
+                if (!inputs[i].RequiresGrad) continue;
+                var gi = BatchedVjp(node, g, i, n);
+                grads[inputs[i]] = grads.TryGetValue(inputs[i], out var existing) ? existing + gi : gi;
+            }
+        }
+        for (int i = 0; i < leaves.Length; i++)
+        {
+            if (grads.TryGetValue(leaves[i], out var g))
+                CopyInto(result[i], 0, g.DType == result[i].DType ? g : F.Cast(g, result[i].DType));
+        }
+        return true;
+    }
+
+    /// <summary>The nodes behind <paramref name="output"/>, latest first, or null when one of them cannot be batched.</summary>
+    private static List<TapeNode>? BatchableNodes(Tensor output, long n)
+    {
+        var nodes = new List<TapeNode>();
+        var seen = new HashSet<TapeNode>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<TapeNode>();
+        if (output.GradFn is { } first) stack.Push(first);
+        while (stack.Count > 0)
+        {
+            var node = stack.Pop();
+            if (!seen.Add(node)) continue;
+            if (node.InputsOrNull is not { } inputs || !Batchable(node, n)) return null;
+            nodes.Add(node);
+            foreach (var input in inputs)
+                if (input.RequiresGrad && input.GradFn is { } next) stack.Push(next);
+        }
+        nodes.Sort((a, b) => b.Sequence.CompareTo(a.Sequence));
+        return nodes;
+    }
+
+    private static bool Batchable(TapeNode node, long n)
+    {
+        var output = node.Output;
+        if (n * output.ElementCount > MaxBatchedElements) return false;
+        var inputs = node.InputsOrNull!;
+        switch (node.Op)
+        {
+            case UnaryOp:
+                return true;
+            case BinaryOp op when ReferenceEquals(op, BinaryOps.Add) || ReferenceEquals(op, BinaryOps.Sub) ||
+                                  ReferenceEquals(op, BinaryOps.Mul) || ReferenceEquals(op, BinaryOps.Div):
+                foreach (var x in inputs)
+                    if (x.Shape != output.Shape && x.Rank != 0) return false;
+                return true;
+            case ReshapeOp:
+                return true;
+            case MatMulOp:
+                var (a, b) = (inputs[0], inputs[1]);
+                return !node.Attrs.GetBool("transpose_a", false) && !node.Attrs.GetBool("transpose_b", false) &&
+                       a.Rank <= 2 && b.Rank <= 2 && (a.Rank == 2 || b.Rank == 2) &&
+                       n * a.ElementCount <= MaxBatchedElements && n * b.ElementCount <= MaxBatchedElements;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>The batched cotangent [N, ...input shape] of input <paramref name="i"/> from the output's [N, ...].</summary>
+    private static Tensor BatchedVjp(TapeNode node, Tensor g, int i, long n)
+    {
+        var inputs = node.Inputs;
+        var x = inputs[i];
+        switch (node.Op)
+        {
+            case ReshapeOp:
+                return F.Reshape(g, Batched(n, x.Shape));
+            case MatMulOp:
+            {
+                var (a, b) = (inputs[0], inputs[1]);
+                if (i == 0)
+                {
+                    // C = A·B: dA = G·Bᵀ per batch row; with a vector B (C = A·b) it is the outer product g ⊗ b.
+                    if (b.Rank == 1) return F.Reshape(g, Batched(n, new Shape(a.Shape[0], 1))) * b;
+                    var ga = F.MatMul(a.Rank == 1 ? F.Reshape(g, Batched(n, new Shape(1, b.Shape[1]))) : g, b, transposeB: true);
+                    return F.Reshape(ga, Batched(n, a.Shape));
+                }
+                // dB = Aᵀ·G per batch row; with a vector B that is G·A, and with a vector A it is a ⊗ g.
+                if (b.Rank == 1) return F.MatMul(F.Reshape(g, new Shape(checked((int)n), a.Shape[0])), a);
+                if (a.Rank == 1) return F.Reshape(a, new Shape(a.Shape[0], 1)) * F.Reshape(g, Batched(n, new Shape(1, b.Shape[1])));
+                return F.MatMul(a, g, transposeA: true);
+            }
+            default:
+            {
+                // Elementwise rules multiply the cotangent by values shaped like the output: the batch axis broadcasts.
+                var needs = new bool[inputs.Length];
+                needs[i] = true;
+                var gi = ((PrimitiveOp)node.Op).Vjp(new VjpArgs(inputs, node.Output, g, node.Attrs, needs))[i]
+                    ?? node.Output.Scope.Zeros(Batched(n, node.Output.Shape), g.DType);
+                // A scalar operand of a binary op: its cotangent is the sum over the output's axes.
+                if (x.Rank == 0 && node.Output.Rank > 0) gi = F.Sum(gi, AxesFrom(1, gi.Rank));
+                else if (gi.Rank < 1 + x.Rank) gi = F.BroadcastTo(gi, Batched(n, x.Shape));
+                return gi.DType == x.DType ? gi : F.Cast(gi, x.DType);
+            }
+        }
+    }
+
+    private static int[] AxesFrom(int first, int rank)
+    {
+        var axes = new int[rank - first];
+        for (int i = 0; i < axes.Length; i++) axes[i] = first + i;
+        return axes;
+    }
+
+    private static Shape Batched(long n, Shape shape)
+    {
+        var dims = new int[shape.Rank + 1];
+        dims[0] = checked((int)n);
+        for (int i = 0; i < shape.Rank; i++) dims[i + 1] = shape[i];
+        return new Shape(dims);
+    }
+}

@@ -1,0 +1,285 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace AutogradService.Engine.Kernels.Cpu;
+
+/// <summary>
+/// How many threads one CPU kernel may use (intra-op parallelism). Defaults to the processor count; a host that runs
+/// several requests at once lowers it so requests × threads never oversubscribes the cores.
+/// </summary>
+public static class EngineThreads
+{
+    private static int s_count = Environment.ProcessorCount;
+
+    /// <summary>Threads per kernel, clamped to 1 … <see cref="Environment.ProcessorCount"/>.</summary>
+    public static int Count
+    {
+        get => s_count;
+        set => s_count = Math.Clamp(value, 1, Environment.ProcessorCount);
+    }
+}
+
+internal static unsafe partial class MatMulKernels
+{
+    /// <summary>Below this many flops a product runs on the calling thread: Parallel.For costs more than it saves.</summary>
+    private const long ParallelFlops = 1L << 22;
+
+    [ThreadStatic] private static Scratch? t_packA;
+    [ThreadStatic] private static Scratch? t_packB;
+
+    private static void Tiled<T>(ReadOnlySpan<T> a, bool ta, ReadOnlySpan<T> b, bool tb, Span<T> c, int m, int n, int k, int w)
+        where T : unmanaged, INumber<T>
+    {
+        bool wide = w == Vector512<T>.Count && Vector512.IsHardwareAccelerated;
+        int mr = wide ? 8 : 4, nr = 2 * w;
+        int threads = 2L * m * n * k >= ParallelFlops ? EngineThreads.Count : 1;
+        int kcMax = Math.Min(Kc, k), ncMax = Math.Min(Nc, RoundUp(n, nr));
+        // Row blocks hold at most Mc rows and are small enough that every thread gets at least one.
+        int mc = Math.Min(Mc, RoundUp((m + threads - 1) / threads, mr));
+        int blocksM = (m + mc - 1) / mc;
+        var packB = (T*)(t_packB ??= new Scratch()).Get((long)kcMax * ncMax * sizeof(T));
+        fixed (T* pa = a, pb = b, pc = c)
+        {
+            var job = new Job<T>
+            {
+                A = pa, C = pc, M = m, N = n, K = k, Ta = ta, Mr = mr, Nr = nr, Mc = mc, Wide = wide, PackB = packB,
+            };
+            for (int n0 = 0; n0 < n; n0 += Nc)
+            {
+                int nc = Math.Min(Nc, n - n0), panels = (nc + nr - 1) / nr;
+                for (int k0 = 0; k0 < k; k0 += Kc)
+                {
+                    int kc = Math.Min(Kc, k - k0);
+                    PackPanels(pb, tb, n, k, k0, kc, n0, nc, nr, packB);
+                    job.N0 = n0;
+                    job.Nc = nc;
+                    job.K0 = k0;
+                    job.Kc = kc;
+                    job.Panels = panels;
+                    // Few row blocks (a short, wide product): split the column strips between threads as well.
+                    job.ChunksN = blocksM >= threads ? 1 : Math.Min(panels, (threads + blocksM - 1) / blocksM);
+                    int items = blocksM * job.ChunksN;
+                    if (threads > 1 && items > 1)
+                        Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = threads }, job.Run);
+                    else
+                        for (int i = 0; i < items; i++) job.Run(i);
+                }
+            }
+        }
+    }
+
+    /// <summary>One (row block, column chunk) of the current K × N panel: packs its A block and runs the micro-kernels.</summary>
+    private sealed class Job<T> where T : unmanaged, INumber<T>
+    {
+        public T* A, C, PackB;
+        public int M, N, K, Mr, Nr, Mc, N0, Nc, K0, Kc, Panels, ChunksN;
+        public bool Ta, Wide;
+
+        public void Run(int item)
+        {
+            int i0 = item / ChunksN * Mc, chunk = item % ChunksN;
+            int rows = Math.Min(Mc, M - i0);
+            int p0 = Panels * chunk / ChunksN, p1 = Panels * (chunk + 1) / ChunksN;
+            int strips = (rows + Mr - 1) / Mr;
+            var packA = (T*)(t_packA ??= new Scratch()).Get((long)strips * Mr * Kc * sizeof(T));
+            PackStrips(A, Ta, M, K, i0, rows, K0, Kc, Mr, packA);
+            for (int p = p0; p < p1; p++)
+            {
+                int j = p * Nr, cols = Math.Min(Nr, Nc - j);
+                T* bp = PackB + (long)p * Kc * Nr;
+                for (int s = 0; s < strips; s++)
+                {
+                    int r = s * Mr;
+                    T* cp = C + (long)(i0 + r) * N + N0 + j;
+                    T* ap = packA + (long)s * Mr * Kc;
+                    if (Wide) Kernel8x2(ap, bp, Kc, cp, N, Math.Min(Mr, rows - r), cols);
+                    else Kernel4x2(ap, bp, Kc, cp, N, Math.Min(Mr, rows - r), cols);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs rows [i0, i0 + rows) × columns [k0, k0 + kc) of op(A) into strips of <paramref name="mr"/> rows, each
+    /// laid out column by column (strip[q * mr + r]), zero-padded past the last row.
+    /// </summary>
+    private static void PackStrips<T>(T* a, bool ta, int m, int k, int i0, int rows, int k0, int kc, int mr, T* dst)
+        where T : unmanaged, INumber<T>
+    {
+        for (int s = 0; s < rows; s += mr)
+        {
+            int valid = Math.Min(mr, rows - s);
+            T* strip = dst + (long)s * kc;
+            if (ta)
+            {
+                // A is stored [k, m]: each column of the strip is a contiguous run of a row of A.
+                for (int q = 0; q < kc; q++)
+                {
+                    T* src = a + (long)(k0 + q) * m + i0 + s;
+                    T* d = strip + q * mr;
+                    int r = 0;
+                    for (; r < valid; r++) d[r] = src[r];
+                    for (; r < mr; r++) d[r] = T.Zero;
+                }
+            }
+            else
+            {
+                for (int r = 0; r < mr; r++)
+                {
+                    if (r >= valid)
+                    {
+                        for (int q = 0; q < kc; q++) strip[q * mr + r] = T.Zero;
+                        continue;
+                    }
+                    T* src = a + (long)(i0 + s + r) * k + k0;
+                    for (int q = 0; q < kc; q++) strip[q * mr + r] = src[q];
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs rows [k0, k0 + kc) × columns [n0, n0 + nc) of op(B) into strips of <paramref name="nr"/> columns, each
+    /// laid out row by row (strip[q * nr + j]), zero-padded past the last column.
+    /// </summary>
+    private static void PackPanels<T>(T* b, bool tb, int n, int k, int k0, int kc, int n0, int nc, int nr, T* dst)
+        where T : unmanaged, INumber<T>
+    {
+        for (int j0 = 0; j0 < nc; j0 += nr)
+        {
+            int valid = Math.Min(nr, nc - j0);
+            T* strip = dst + (long)j0 * kc;
+            if (!tb)
+            {
+                for (int q = 0; q < kc; q++)
+                {
+                    var row = new Span<T>(strip + q * nr, nr);
+                    new ReadOnlySpan<T>(b + (long)(k0 + q) * n + n0 + j0, valid).CopyTo(row);
+                    row[valid..].Clear();
+                }
+            }
+            else
+            {
+                // B is stored [n, k]: each column of op(B) is a contiguous run of a row of B.
+                for (int j = 0; j < nr; j++)
+                {
+                    if (j >= valid)
+                    {
+                        for (int q = 0; q < kc; q++) strip[q * nr + j] = T.Zero;
+                        continue;
+                    }
+                    T* src = b + (long)(n0 + j0 + j) * k + k0;
+                    for (int q = 0; q < kc; q++) strip[q * nr + j] = src[q];
+                }
+            }
+        }
+    }
+
+    /// <summary>C[8 × 2w] += packed A strip · packed B strip, over kc steps (16 accumulators in registers).</summary>
+    private static void Kernel8x2<T>(T* a, T* b, int kc, T* c, int ldc, int rows, int cols) where T : unmanaged, INumber<T>
+    {
+        int w = Vector512<T>.Count;
+        Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector512<T> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int q = 0; q < kc; q++, a += 8, b += 2 * w)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + w);
+            var x = Vector512.Create(a[0]);
+            c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01);
+            x = Vector512.Create(a[1]);
+            c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
+            x = Vector512.Create(a[2]);
+            c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21);
+            x = Vector512.Create(a[3]);
+            c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31);
+            x = Vector512.Create(a[4]);
+            c40 = Fma(x, b0, c40); c41 = Fma(x, b1, c41);
+            x = Vector512.Create(a[5]);
+            c50 = Fma(x, b0, c50); c51 = Fma(x, b1, c51);
+            x = Vector512.Create(a[6]);
+            c60 = Fma(x, b0, c60); c61 = Fma(x, b1, c61);
+            x = Vector512.Create(a[7]);
+            c70 = Fma(x, b0, c70); c71 = Fma(x, b1, c71);
+        }
+        if (rows == 8 && cols == 2 * w)
+        {
+            AddRow(c, w, c00, c01); AddRow(c + ldc, w, c10, c11); AddRow(c + 2 * ldc, w, c20, c21); AddRow(c + 3 * ldc, w, c30, c31);
+            AddRow(c + 4 * ldc, w, c40, c41); AddRow(c + 5 * ldc, w, c50, c51); AddRow(c + 6 * ldc, w, c60, c61); AddRow(c + 7 * ldc, w, c70, c71);
+            return;
+        }
+        T* tile = stackalloc T[16 * w];
+        c00.Store(tile); c01.Store(tile + w); c10.Store(tile + 2 * w); c11.Store(tile + 3 * w);
+        c20.Store(tile + 4 * w); c21.Store(tile + 5 * w); c30.Store(tile + 6 * w); c31.Store(tile + 7 * w);
+        c40.Store(tile + 8 * w); c41.Store(tile + 9 * w); c50.Store(tile + 10 * w); c51.Store(tile + 11 * w);
+        c60.Store(tile + 12 * w); c61.Store(tile + 13 * w); c70.Store(tile + 14 * w); c71.Store(tile + 15 * w);
+        AddEdge(tile, 2 * w, c, ldc, rows, cols);
+    }
+
+    /// <summary>C[4 × 2w] += packed A strip · packed B strip with Vector256 (fits the 16 registers of AVX2).</summary>
+    private static void Kernel4x2<T>(T* a, T* b, int kc, T* c, int ldc, int rows, int cols) where T : unmanaged, INumber<T>
+    {
+        int w = Vector256<T>.Count;
+        Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        for (int q = 0; q < kc; q++, a += 4, b += 2 * w)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + w);
+            var x = Vector256.Create(a[0]);
+            c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01);
+            x = Vector256.Create(a[1]);
+            c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
+            x = Vector256.Create(a[2]);
+            c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21);
+            x = Vector256.Create(a[3]);
+            c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31);
+        }
+        T* tile = stackalloc T[8 * w];
+        c00.Store(tile); c01.Store(tile + w); c10.Store(tile + 2 * w); c11.Store(tile + 3 * w);
+        c20.Store(tile + 4 * w); c21.Store(tile + 5 * w); c30.Store(tile + 6 * w); c31.Store(tile + 7 * w);
+        AddEdge(tile, 2 * w, c, ldc, rows, cols);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddRow<T>(T* c, int w, Vector512<T> lo, Vector512<T> hi) where T : unmanaged
+    {
+        (Vector512.Load(c) + lo).Store(c);
+        (Vector512.Load(c + w) + hi).Store(c + w);
+    }
+
+    /// <summary>Adds the valid rows × cols of a register tile into C (edges of the matrix).</summary>
+    private static void AddEdge<T>(T* tile, int width, T* c, int ldc, int rows, int cols) where T : unmanaged, INumber<T>
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            T* dst = c + (long)r * ldc;
+            T* src = tile + r * width;
+            for (int j = 0; j < cols; j++) dst[j] += src[j];
+        }
+    }
+
+    /// <summary>A per-thread packing buffer in aligned native memory, grown on demand and freed with its thread.</summary>
+    private sealed class Scratch
+    {
+        private nint _pointer;
+        private long _bytes;
+
+        public void* Get(long bytes)
+        {
+            if (bytes > _bytes)
+            {
+                if (_pointer != 0) NativeMemory.AlignedFree((void*)_pointer);
+                _pointer = (nint)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+                _bytes = bytes;
+            }
+            return (void*)_pointer;
+        }
+
+        ~Scratch()
+        {
+            if (_pointer != 0) NativeMemory.AlignedFree((void*)_pointer);
+        }
+    }
+}
