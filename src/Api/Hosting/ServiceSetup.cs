@@ -39,6 +39,9 @@ public static class ServiceSetup
         var drain = TimeSpan.FromMilliseconds(limits.TimeoutMs) + TimeSpan.FromSeconds(5);
         services.PostConfigure<HostOptions>(o => o.ShutdownTimeout = o.ShutdownTimeout < drain ? drain : o.ShutdownTimeout);
 
+        // Intra-op parallelism shares the cores with the engine workers: workers x kernel threads stays within them.
+        Engine.Kernels.Cpu.EngineThreads.Count = Math.Max(1, Environment.ProcessorCount / limits.EffectiveConcurrency);
+
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<EngineGate>();
         services.AddSingleton<SessionStore>();
