@@ -18,6 +18,8 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
 {
     private readonly LimitsOptions _limits = options.Value;
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Graph> _programs = new(StringComparer.Ordinal);
+
     public PlanCache Plans { get; } = new(capacity: 512);
 
     public async Task<TransformResult> RunAsync(TransformRequest request, CancellationToken cancellation)
@@ -86,7 +88,15 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
     public Graph Resolve(ComputationSource source, IReadOnlyList<string>? outputs)
     {
         if (source.Graph is { } g) return g;
-        if (source.Program is { } text) return ProgramParser.Parse(text, outputs);
+        if (source.Program is { } text)
+        {
+            // Clients resend the same program text: parse it once (bounded: the cache is simply emptied when full).
+            var key = outputs is { Count: > 0 } ? text + "\u0000" + string.Join("\u0000", outputs) : text;
+            if (_programs.TryGetValue(key, out var cached)) return cached;
+            var parsed = ProgramParser.Parse(text, outputs);
+            if (_programs.Count >= 1024) _programs.Clear();
+            return _programs[key] = parsed;
+        }
         if (source.Model is { } name) return models.Get(name).Graph;
         throw EngineException.InvalidArgument("give exactly one of graph, program or model");
     }

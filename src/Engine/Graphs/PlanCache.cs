@@ -40,9 +40,12 @@ public sealed class PlanCache
     public Plan GetOrCreate(Graph graph, IReadOnlyDictionary<string, TensorType>? inputTypes = null) =>
         GetOrCreate(graph, inputTypes?.ToDictionary(kv => kv.Key, kv => InferredType.From(kv.Value)));
 
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<Graph, string> _hashes = new();
+
     public Plan GetOrCreate(Graph graph, IReadOnlyDictionary<string, InferredType>? inputTypes)
     {
-        var hash = GraphHash.Compute(graph);
+        // Graphs are immutable once built, so one instance (a registered model, a cached program) is hashed once.
+        var hash = _hashes.GetValue(graph, GraphHash.Compute);
         var key = Key(hash, graph, inputTypes);
         lock (_lock)
         {
