@@ -23,12 +23,16 @@ internal static unsafe partial class MatMulKernels
         // Row blocks hold at most Mc rows and are small enough that every thread gets at least one.
         int mc = Math.Min(Mc, RoundUp((m + threads - 1) / threads, mr));
         int blocksM = (m + mc - 1) / mc;
-        var packB = (T*)(t_packB ??= new Scratch()).Get((long)kcMax * ncMax * sizeof(T));
+        // Few rows (one row block): each B strip feeds only m / mr micro-kernel calls, so packing B costs as much as
+        // it saves; the kernels then read B's rows in place (needs whole strips: n a multiple of nr).
+        bool direct = !tb && m <= Mc && n % nr == 0;
+        var packB = direct ? null : (T*)(t_packB ??= new Scratch()).Get((long)kcMax * ncMax * sizeof(T));
         fixed (T* pa = a, pb = b, pc = c)
         {
             var job = new Job<T>
             {
-                A = pa, C = pc, M = m, N = n, K = k, Ta = ta, Mr = mr, Nr = nr, Mc = mc, Wide = wide, PackB = packB,
+                A = pa, B = pb, C = pc, M = m, N = n, K = k, Ta = ta, Mr = mr, Nr = nr, Mc = mc, Wide = wide, PackB = packB,
+                Direct = direct,
             };
             for (int n0 = 0; n0 < n; n0 += Nc)
             {
@@ -36,7 +40,7 @@ internal static unsafe partial class MatMulKernels
                 for (int k0 = 0; k0 < k; k0 += Kc)
                 {
                     int kc = Math.Min(Kc, k - k0);
-                    PackPanels(pb, tb, n, k, k0, kc, n0, nc, nr, packB);
+                    if (!direct) PackPanels(pb, tb, n, k, k0, kc, n0, nc, nr, packB);
                     job.N0 = n0;
                     job.Nc = nc;
                     job.K0 = k0;
@@ -57,9 +61,9 @@ internal static unsafe partial class MatMulKernels
     /// <summary>One (row block, column chunk) of the current K × N panel: packs its A block and runs the micro-kernels.</summary>
     private sealed class Job<T> where T : unmanaged, INumber<T>
     {
-        public T* A, C, PackB;
+        public T* A, B, C, PackB;
         public int M, N, K, Mr, Nr, Mc, N0, Nc, K0, Kc, Panels, ChunksN;
-        public bool Ta, Wide;
+        public bool Ta, Wide, Direct;
 
         public void Run(int item)
         {
@@ -72,14 +76,19 @@ internal static unsafe partial class MatMulKernels
             for (int p = p0; p < p1; p++)
             {
                 int j = p * Nr, cols = Math.Min(Nr, Nc - j);
-                T* bp = PackB + (long)p * Kc * Nr;
+                T* bp = Direct ? B + (long)K0 * N + N0 + j : PackB + (long)p * Kc * Nr;
+                int ldb = Direct ? N : Nr;
                 for (int s = 0; s < strips; s++)
                 {
                     int r = s * Mr;
                     T* cp = C + (long)(i0 + r) * N + N0 + j;
                     T* ap = packA + (long)s * Mr * Kc;
-                    if (Wide) Kernel8x2(ap, bp, Kc, cp, N, Math.Min(Mr, rows - r), cols);
-                    else Kernel4x2(ap, bp, Kc, cp, N, Math.Min(Mr, rows - r), cols);
+                    if (Wide)
+                    {
+                        if (Direct) Kernel8x2Direct(ap, bp, N, Kc, cp, N, Math.Min(Mr, rows - r), cols);
+                        else Kernel8x2Packed(ap, bp, Kc, cp, N, Math.Min(Mr, rows - r), cols);
+                    }
+                    else Kernel4x2(ap, bp, ldb, Kc, cp, N, Math.Min(Mr, rows - r), cols);
                 }
             }
         }
@@ -161,13 +170,24 @@ internal static unsafe partial class MatMulKernels
         }
     }
 
-    /// <summary>C[8 × 2w] += packed A strip · packed B strip, over kc steps (16 accumulators in registers).</summary>
-    private static void Kernel8x2<T>(T* a, T* b, int kc, T* c, int ldc, int rows, int cols) where T : unmanaged, INumber<T>
+    // Two entry points so the packed kernel keeps its constant B stride (a variable one measured ~8% slower there).
+    private static void Kernel8x2Packed<T>(T* a, T* b, int kc, T* c, int ldc, int rows, int cols) where T : unmanaged, INumber<T> =>
+        Kernel8x2(a, b, 2 * Vector512<T>.Count, kc, c, ldc, rows, cols);
+
+    private static void Kernel8x2Direct<T>(T* a, T* b, int ldb, int kc, T* c, int ldc, int rows, int cols) where T : unmanaged, INumber<T> =>
+        Kernel8x2(a, b, ldb, kc, c, ldc, rows, cols);
+
+    /// <summary>
+    /// C[8 × 2w] += packed A strip · B strip, over kc steps (16 accumulators in registers); B's rows are
+    /// <paramref name="ldb"/> apart (2w when packed, n when read in place).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Kernel8x2<T>(T* a, T* b, int ldb, int kc, T* c, int ldc, int rows, int cols) where T : unmanaged, INumber<T>
     {
         int w = Vector512<T>.Count;
         Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
         Vector512<T> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
-        for (int q = 0; q < kc; q++, a += 8, b += 2 * w)
+        for (int q = 0; q < kc; q++, a += 8, b += ldb)
         {
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + w);
@@ -202,12 +222,12 @@ internal static unsafe partial class MatMulKernels
         AddEdge(tile, 2 * w, c, ldc, rows, cols);
     }
 
-    /// <summary>C[4 × 2w] += packed A strip · packed B strip with Vector256 (fits the 16 registers of AVX2).</summary>
-    private static void Kernel4x2<T>(T* a, T* b, int kc, T* c, int ldc, int rows, int cols) where T : unmanaged, INumber<T>
+    /// <summary>C[4 × 2w] += packed A strip · B strip (rows <paramref name="ldb"/> apart) with Vector256 (fits the 16 registers of AVX2).</summary>
+    private static void Kernel4x2<T>(T* a, T* b, int ldb, int kc, T* c, int ldc, int rows, int cols) where T : unmanaged, INumber<T>
     {
         int w = Vector256<T>.Count;
         Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
-        for (int q = 0; q < kc; q++, a += 4, b += 2 * w)
+        for (int q = 0; q < kc; q++, a += 4, b += ldb)
         {
             var b0 = Vector256.Load(b);
             var b1 = Vector256.Load(b + w);
