@@ -67,8 +67,17 @@ public sealed class UnaryOp : PrimitiveOp
         if (_derivative is null) return F.Neg(v);
         // A negated derivative (-sin x for cos) negates v instead: the same numbers (IEEE negation is exact), and when v
         // is a kept one-element cotangent the negation costs one element instead of a pass over x.
-        return _derivative(x, y) is { } d ? (_negated ? F.Neg(v) : v) * d : null;
+        if (_derivative(x, y) is not { } d) return null;
+        // v · d with v a constant one-element 1 (the seed of a scalar loss, kept unbroadcast) is d itself: skipping the
+        // multiply saves a pass over x (W6's first backward). Only for a freshly computed d (never x or y themselves),
+        // and a v that carries no derivative of its own, so the recorded graph stays the same function.
+        if (!_negated && IsConstantOne(v, d) && !ReferenceEquals(d, x) && !ReferenceEquals(d, y)) return d;
+        return (_negated ? F.Neg(v) : v) * d;
     }
+
+    private static bool IsConstantOne(Tensor v, Tensor d) =>
+        v.ElementCount == 1 && !v.RequiresGrad && v.GradFn is null && v.Tangent is null && v.DType == d.DType &&
+        v.Rank <= d.Rank && v.ToScalar() == 1.0;
 }
 
 /// <summary>The unary ops, each with its kernel and derivative.</summary>
