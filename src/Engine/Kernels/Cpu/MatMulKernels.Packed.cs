@@ -155,8 +155,27 @@ internal static unsafe partial class MatMulKernels
             }
             else
             {
-                // B is stored [n, k]: each column of op(B) is a contiguous run of a row of B.
-                for (int j = 0; j < nr; j++)
+                // B is stored [n, k]: each column of op(B) is a contiguous run of a row of B. Eight columns at a time, so
+                // each step writes eight neighbouring elements of one strip row instead of one.
+                int j = 0;
+                for (; j + 8 <= valid; j += 8)
+                {
+                    T* s0 = b + (long)(n0 + j0 + j) * k + k0;
+                    T* s1 = s0 + k, s2 = s1 + k, s3 = s2 + k, s4 = s3 + k, s5 = s4 + k, s6 = s5 + k, s7 = s6 + k;
+                    T* d = strip + j;
+                    for (int q = 0; q < kc; q++, d += nr)
+                    {
+                        d[0] = s0[q];
+                        d[1] = s1[q];
+                        d[2] = s2[q];
+                        d[3] = s3[q];
+                        d[4] = s4[q];
+                        d[5] = s5[q];
+                        d[6] = s6[q];
+                        d[7] = s7[q];
+                    }
+                }
+                for (; j < nr; j++)
                 {
                     if (j >= valid)
                     {
