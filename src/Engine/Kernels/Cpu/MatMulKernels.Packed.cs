@@ -117,6 +117,24 @@ internal static unsafe partial class MatMulKernels
                     for (; r < mr; r++) d[r] = T.Zero;
                 }
             }
+            else if (valid == 8 && mr == 8)
+            {
+                // A whole strip: each step writes one strip column (eight neighbours) instead of one strided element.
+                T* s0 = a + (long)(i0 + s) * k + k0;
+                T* s1 = s0 + k, s2 = s1 + k, s3 = s2 + k, s4 = s3 + k, s5 = s4 + k, s6 = s5 + k, s7 = s6 + k;
+                T* d = strip;
+                for (int q = 0; q < kc; q++, d += 8)
+                {
+                    d[0] = s0[q];
+                    d[1] = s1[q];
+                    d[2] = s2[q];
+                    d[3] = s3[q];
+                    d[4] = s4[q];
+                    d[5] = s5[q];
+                    d[6] = s6[q];
+                    d[7] = s7[q];
+                }
+            }
             else
             {
                 for (int r = 0; r < mr; r++)
