@@ -108,6 +108,14 @@ internal static unsafe partial class MatMulKernels
             if (ta)
             {
                 // A is stored [k, m]: each column of the strip is a contiguous run of a row of A.
+                if (valid == 8 && mr == 8)
+                {
+                    // A whole strip: one constant-size block copy per column (vector moves).
+                    T* src = a + (long)k0 * m + i0 + s;
+                    for (int q = 0; q < kc; q++, src += m)
+                        Unsafe.CopyBlockUnaligned(strip + q * 8, src, (uint)(8 * sizeof(T)));
+                    continue;
+                }
                 for (int q = 0; q < kc; q++)
                 {
                     T* src = a + (long)(k0 + q) * m + i0 + s;
