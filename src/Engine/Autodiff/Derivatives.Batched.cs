@@ -124,7 +124,7 @@ public static partial class Derivatives
                 // Elementwise rules multiply the cotangent by values shaped like the output: the batch axis broadcasts.
                 var needs = new bool[inputs.Length];
                 needs[i] = true;
-                var gi = ((PrimitiveOp)node.Op).Vjp(new VjpArgs(inputs, node.Output, g, node.Attrs, needs))[i]
+                var gi = ((PrimitiveOp)node.Op).Vjp(new VjpArgs(inputs, node.Output, g, node.Attrs, needs, node.Saved))[i]
                     ?? node.Output.Scope.Zeros(Batched(n, node.Output.Shape), g.DType);
                 // A scalar operand of a binary op: its cotangent is the sum over the output's axes.
                 if (x.Rank == 0 && node.Output.Rank > 0) gi = F.Sum(gi, AxesFrom(1, gi.Rank));

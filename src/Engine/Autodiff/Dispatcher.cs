@@ -47,7 +47,10 @@ public static class Dispatcher
             throw e.At(null, op.Name);
         }
 
+        bool differentiable = op.Schema.Differentiable && type.DType.IsFloating();
+        bool record = differentiable && scope.GradEnabled && AnyRequiresGrad(inputs);
         Tensor output;
+        Tensor? saved = null;
         if (primitive is ViewOp)
         {
             output = inputs[0].View(type.Shape);
@@ -57,7 +60,8 @@ public static class Dispatcher
             output = scope.Allocate(type);
             try
             {
-                primitive.Forward(scope, inputs, attrs, output);
+                if (record) saved = primitive.ForwardRecorded(scope, inputs, attrs, output);
+                else primitive.Forward(scope, inputs, attrs, output);
             }
             catch (EngineException e)
             {
@@ -72,18 +76,32 @@ public static class Dispatcher
         }
         scope.OpsExecuted++;
 
-        if (!op.Schema.Differentiable || !type.DType.IsFloating())
+        if (!differentiable)
             return output;
 
-        if (scope.GradEnabled && AnyRequiresGrad(inputs))
-        {
-            output.RequiresGrad = true;
-            output.GradFn = new TapeNode(primitive, inputs, attrs, output);
-            foreach (var input in inputs) input.TapeUses++;
-        }
+        if (record) Record(primitive, inputs, attrs, output, saved);
         if (AnyTangent(inputs))
             output.Tangent = PushTangent(primitive, inputs, attrs, output);
         return output;
+    }
+
+    /// <summary>
+    /// Records <paramref name="output"/>, a value computed elsewhere, as <paramref name="op"/> applied to
+    /// <paramref name="inputs"/>, exactly as <see cref="Apply(ExecutionScope, Op, Tensor[], Attributes)"/> would have
+    /// (sin's forward yields cos x; recording it saves the pass that would recompute it). Inputs must carry no tangents.
+    /// </summary>
+    internal static void RecordComputed(PrimitiveOp op, Tensor[] inputs, Tensor output, Tensor? saved)
+    {
+        if (output.GradFn is null && output.Scope.GradEnabled && AnyRequiresGrad(inputs))
+            Record(op, inputs, Attributes.Empty, output, saved);
+    }
+
+    private static void Record(PrimitiveOp op, Tensor[] inputs, Attributes attrs, Tensor output, Tensor? saved)
+    {
+        output.RequiresGrad = true;
+        output.GradFn = new TapeNode(op, inputs, attrs, output);
+        foreach (var input in inputs) input.TapeUses++;
+        if (saved is not null) output.GradFn.Save(saved);
     }
 
     private static Tensor? PushTangent(PrimitiveOp op, Tensor[] inputs, Attributes attrs, Tensor output)

@@ -150,7 +150,7 @@ public static class ReverseMode
                 Tensor?[] inputGrads;
                 try
                 {
-                    inputGrads = node.Op.Vjp(new VjpArgs(inputs, node.Output, grad, node.Attrs, needs));
+                    inputGrads = node.Op.Vjp(new VjpArgs(inputs, node.Output, grad, node.Attrs, needs, node.Saved));
                 }
                 catch (EngineException e)
                 {

@@ -33,6 +33,19 @@ public sealed class TapeNode
     /// </summary>
     internal Tensor Output { get; }
 
+    /// <summary>
+    /// A tensor the op's VJP wants besides its inputs and output, set when the node is recorded: what the forward pass
+    /// computed alongside (sin saves cos x), or what is already known (a cos recorded by sin's VJP knows sin x is
+    /// sin's output). Counted in its <see cref="Tensor.TapeUses"/> like an input, dropped with them.
+    /// </summary>
+    internal Tensor? Saved { get; private set; }
+
+    internal void Save(Tensor saved)
+    {
+        Saved = saved;
+        saved.TapeUses++;
+    }
+
     /// <summary>True once a backward pass without retain_graph has run through this node.</summary>
     public bool IsFreed => _inputs is null;
 
@@ -47,6 +60,8 @@ public sealed class TapeNode
         if (_inputs is null) return;
         foreach (var input in _inputs) input.TapeUses--;
         _inputs = null;
+        if (Saved is { } saved) saved.TapeUses--;
+        Saved = null;
     }
 
     public override string ToString() => $"{Op.Name}#{Sequence}";

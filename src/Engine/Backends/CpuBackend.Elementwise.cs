@@ -36,6 +36,27 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
+    public void SinCos(Tensor input, Tensor sin, Tensor cos)
+    {
+        nint x = input.Pointer, s = sin.Pointer, c = cos.Pointer;
+        int n = checked((int)input.ElementCount);
+        bool single = input.DType == DType.Float32;
+        void Run(int start, int length)
+        {
+            if (single)
+                ElementwiseKernels.SinCos(new ReadOnlySpan<float>((float*)x + start, length), new Span<float>((float*)s + start, length), new Span<float>((float*)c + start, length));
+            else
+                ElementwiseKernels.SinCos(new ReadOnlySpan<double>((double*)x + start, length), new Span<double>((double*)s + start, length), new Span<double>((double*)c + start, length));
+        }
+        if (!Split(n, out int chunk))
+        {
+            Run(0, n);
+            return;
+        }
+        Parallel.For(0, (n + chunk - 1) / chunk, new ParallelOptions { MaxDegreeOfParallelism = EngineThreads.Count },
+            k => Run(k * chunk, Math.Min(chunk, n - k * chunk)));
+    }
+
     public void Binary(BinaryKernel kernel, Tensor a, Tensor b, Tensor output)
     {
         bool predicate = kernel >= BinaryKernel.Eq;

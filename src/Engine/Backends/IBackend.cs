@@ -46,6 +46,9 @@ public partial interface IBackend
 {
     void Unary(UnaryKernel kernel, Tensor input, Tensor output);
 
+    /// <summary>sin and cos of one floating input at once (the same values <see cref="Unary"/> gives each).</summary>
+    void SinCos(Tensor input, Tensor sin, Tensor cos);
+
     /// <summary>Broadcasting binary op; inputs share a dtype (the dispatcher promotes), output has the broadcast shape.</summary>
     void Binary(BinaryKernel kernel, Tensor a, Tensor b, Tensor output);
 

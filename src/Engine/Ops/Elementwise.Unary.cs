@@ -58,16 +58,71 @@ public sealed class UnaryOp : PrimitiveOp
     public override void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output) =>
         scope.Backend.Unary(_kernel, inputs[0], output);
 
-    public override Tensor?[] Vjp(VjpArgs a) => [Scale(a.Grad, a.Inputs[0], a.Output)];
+    /// <summary>
+    /// sin and cos: the op whose value is this op's derivative (cos for sin; sin, negated, for cos). Their kernels
+    /// share all their work, so a recorded forward writes both and backward skips a transcendental pass.
+    /// </summary>
+    private UnaryOp? Partner => _kernel switch
+    {
+        UnaryKernel.Sin => UnaryOps.Cos,
+        UnaryKernel.Cos => UnaryOps.Sin,
+        _ => null,
+    };
 
-    public override Tensor? Jvp(JvpArgs a) => a.Tangents[0] is { } t ? Scale(t, a.Inputs[0], a.Output) : null;
+    internal override Tensor? ForwardRecorded(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output)
+    {
+        var x = inputs[0];
+        if (Partner is null || !x.DType.IsFloating())
+        {
+            Forward(scope, inputs, attrs, output);
+            return null;
+        }
+        Tensor partner;
+        try
+        {
+            partner = scope.Allocate(x.Type);
+        }
+        catch (EngineException e) when (e.Code == ErrorCodes.MemoryLimitExceeded)
+        {
+            // No room to keep the derivative: backward recomputes it, as it would for any other op.
+            Forward(scope, inputs, attrs, output);
+            return null;
+        }
+        try
+        {
+            if (_kernel == UnaryKernel.Sin) scope.Backend.SinCos(x, output, partner);
+            else scope.Backend.SinCos(x, partner, output);
+        }
+        catch
+        {
+            partner.Dispose();
+            throw;
+        }
+        return partner;
+    }
 
-    private Tensor? Scale(Tensor v, Tensor x, Tensor y)
+    public override Tensor?[] Vjp(VjpArgs a) => [Scale(a.Grad, a.Inputs[0], a.Output, SavedDerivative(a))];
+
+    public override Tensor? Jvp(JvpArgs a) => a.Tangents[0] is { } t ? Scale(t, a.Inputs[0], a.Output, null) : null;
+
+    /// <summary>
+    /// The partner's value the forward saved, recorded (under create_graph) as the partner op applied to x — which in
+    /// turn knows its own derivative: this op's output. Null when there is none or it was released (then recomputed).
+    /// </summary>
+    private Tensor? SavedDerivative(VjpArgs a)
+    {
+        var x = a.Inputs[0];
+        if (a.Saved is not { IsDisposed: false } saved || Partner is not { } partner || x.Tangent is not null) return null;
+        Dispatcher.RecordComputed(partner, [x], saved, a.Output);
+        return saved;
+    }
+
+    private Tensor? Scale(Tensor v, Tensor x, Tensor y, Tensor? known)
     {
         if (_derivative is null) return F.Neg(v);
         // A negated derivative (-sin x for cos) negates v instead: the same numbers (IEEE negation is exact), and when v
         // is a kept one-element cotangent the negation costs one element instead of a pass over x.
-        if (_derivative(x, y) is not { } d) return null;
+        if ((known ?? _derivative(x, y)) is not { } d) return null;
         // v · d with v a constant one-element 1 (the seed of a scalar loss, kept unbroadcast) is d itself: skipping the
         // multiply saves a pass over x (W6's first backward). Only for a freshly computed d (never x or y themselves),
         // and a v that carries no derivative of its own, so the recorded graph stays the same function.

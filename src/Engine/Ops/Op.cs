@@ -94,6 +94,17 @@ public abstract class PrimitiveOp : Op
     public abstract void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output);
 
     /// <summary>
+    /// The forward when a tape node will be recorded for this call. An op may also return a tensor its VJP will want
+    /// and that the same pass computes almost for free (sin's pass also yields cos x); the node keeps it and the VJP
+    /// finds it in <see cref="VjpArgs.Saved"/>. The default runs <see cref="Forward"/> and saves nothing.
+    /// </summary>
+    internal virtual Tensor? ForwardRecorded(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output)
+    {
+        Forward(scope, inputs, attrs, output);
+        return null;
+    }
+
+    /// <summary>
     /// Input cotangents from the output cotangent, written with tensor ops (<see cref="F"/>) so the backward pass can
     /// itself be recorded. Null means zero. A result may have the broadcast shape; the engine sums it back.
     /// </summary>
@@ -112,12 +123,15 @@ public abstract class CompositeOp : Op
 }
 
 /// <summary>What a VJP rule sees: the op's inputs, its output, the output's cotangent and which inputs need one.</summary>
-public readonly struct VjpArgs(Tensor[] inputs, Tensor output, Tensor grad, Attributes attrs, bool[] needsGrad)
+public readonly struct VjpArgs(Tensor[] inputs, Tensor output, Tensor grad, Attributes attrs, bool[] needsGrad, Tensor? saved = null)
 {
     public Tensor[] Inputs { get; } = inputs;
     public Tensor Output { get; } = output;
     public Tensor Grad { get; } = grad;
     public Attributes Attrs { get; } = attrs;
+
+    /// <summary>What the op's forward saved for it (see <see cref="PrimitiveOp.ForwardRecorded"/>), if anything.</summary>
+    public Tensor? Saved { get; } = saved;
     public bool NeedsGrad(int input) => needsGrad[input];
     public ExecutionScope Scope => Output.Scope;
 }

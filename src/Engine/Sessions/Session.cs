@@ -248,9 +248,11 @@ public sealed class Session : IDisposable
         {
             if (t.IsDisposed || t.TapeUses > 0) continue;
             var inputs = t.GradFn is { IsFreed: false } node ? node.Inputs : null;
+            var saved = t.GradFn?.Saved;
             t.GradFn?.Free();
             released.Add(t);
             t.Dispose();
+            if (saved is not null && !saved.IsDisposed && !live.Contains(saved)) candidates.Push(saved);
             if (inputs is null) continue;
             foreach (var input in inputs)
                 if (!input.IsDisposed && !live.Contains(input)) candidates.Push(input);

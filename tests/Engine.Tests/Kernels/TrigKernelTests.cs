@@ -34,6 +34,16 @@ public class TrigKernelTests
             AssertClose((float)Math.Sin(x[i]), sin[i], x[i], "sin");
             AssertClose((float)Math.Cos(x[i]), cos[i], x[i], "cos");
         }
+
+        // Both at once (what a recorded sin or cos runs) must give the very same bits as each alone.
+        var sin2 = new float[x.Length];
+        var cos2 = new float[x.Length];
+        TrigKernels.SinCos(x, sin2, cos2);
+        for (int i = 0; i < x.Length; i++)
+        {
+            Assert.True(BitConverter.SingleToInt32Bits(sin[i]) == BitConverter.SingleToInt32Bits(sin2[i]), $"sincos sin({x[i]:R})");
+            Assert.True(BitConverter.SingleToInt32Bits(cos[i]) == BitConverter.SingleToInt32Bits(cos2[i]), $"sincos cos({x[i]:R})");
+        }
     }
 
     private static void AssertClose(float expected, float actual, float x, string f)

@@ -73,6 +73,18 @@ internal static class ElementwiseKernels
         return um1 * x / T.Log(u);
     }
 
+    /// <summary>sin x and cos x together: one pass where the AVX-512 float kernel applies, else the two usual kernels.</summary>
+    public static void SinCos<T>(ReadOnlySpan<T> x, Span<T> sin, Span<T> cos) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float) && TrigKernels.IsAccelerated)
+        {
+            TrigKernels.SinCos(Cast<T, float>(x), CastMut<T, float>(sin), CastMut<T, float>(cos));
+            return;
+        }
+        Unary(UnaryKernel.Sin, x, sin);
+        Unary(UnaryKernel.Cos, x, cos);
+    }
+
     public static void UnaryInt64(UnaryKernel kernel, ReadOnlySpan<long> x, Span<long> y)
     {
         switch (kernel)

@@ -29,6 +29,36 @@ internal static class TrigKernels
 
     public static void Cos(ReadOnlySpan<float> x, Span<float> y) => Run(x, y, cosine: true);
 
+    /// <summary>
+    /// Both at once, for the price of about one: they share the reduction and both polynomials are evaluated anyway.
+    /// Bit-identical to <see cref="Sin"/> and <see cref="Cos"/>.
+    /// </summary>
+    public static void SinCos(ReadOnlySpan<float> x, Span<float> sin, Span<float> cos)
+    {
+        int n = x.Length, i = 0;
+        var limit = Vector512.Create(FastRange);
+        ref float px = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
+        ref float ps = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(sin);
+        ref float pc = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(cos);
+        for (; i <= n - Vector512<float>.Count; i += Vector512<float>.Count)
+        {
+            var v = Vector512.LoadUnsafe(ref px, (nuint)i);
+            if (!Vector512.LessThanOrEqualAll(Vector512.Abs(v), limit))
+            {
+                for (int j = i; j < i + Vector512<float>.Count; j++) (sin[j], cos[j]) = (Scalar(x[j], false), Scalar(x[j], true));
+                continue;
+            }
+            var (lo, hi) = Vector512.Widen(v);
+            var (sinLo, cosLo) = Both(lo);
+            var (sinHi, cosHi) = Both(hi);
+            var s = Vector512.Narrow(sinLo, sinHi);
+            s = Vector512.ConditionalSelect(Vector512.Equals(v, Vector512<float>.Zero), v, s); // sin(±0) = ±0, as in Run
+            s.StoreUnsafe(ref ps, (nuint)i);
+            Vector512.Narrow(cosLo, cosHi).StoreUnsafe(ref pc, (nuint)i);
+        }
+        for (; i < n; i++) (sin[i], cos[i]) = (Scalar(x[i], false), Scalar(x[i], true));
+    }
+
     private static void Run(ReadOnlySpan<float> x, Span<float> y, bool cosine)
     {
         int n = x.Length, i = 0;
@@ -57,6 +87,21 @@ internal static class TrigKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<double> Lanes(Vector512<double> x, bool cosine)
     {
+        var (sin, cos, q) = Reduced(x);
+        return Quadrant(sin, cos, cosine ? q + Vector512<long>.One : q);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<double> Sin, Vector512<double> Cos) Both(Vector512<double> x)
+    {
+        var (sin, cos, q) = Reduced(x);
+        return (Quadrant(sin, cos, q), Quadrant(sin, cos, q + Vector512<long>.One));
+    }
+
+    /// <summary>sin and cos of the reduced argument r = x - k·π/2, and k.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<double> Sin, Vector512<double> Cos, Vector512<long> K) Reduced(Vector512<double> x)
+    {
         var k = Vector512.Round(x * Vector512.Create(TwoOverPi));
         var r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-PiOver2Hi), x);
         r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-PiOver2Lo), r);
@@ -76,9 +121,13 @@ internal static class TrigKernels
         pc = Vector512.FusedMultiplyAdd(pc, z, Vector512.Create(C1));
         var cos = Vector512.FusedMultiplyAdd(z * z, pc, Vector512.FusedMultiplyAdd(z, Vector512.Create(-0.5), Vector512<double>.One));
 
-        // Quadrant q = k mod 4 (cos shifts it by one): q odd swaps sin and cos, q in {2, 3} flips the sign.
-        var q = Vector512.ConvertToInt64(k);
-        if (cosine) q += Vector512<long>.One;
+        return (sin, cos, Vector512.ConvertToInt64(k));
+    }
+
+    /// <summary>Quadrant q = k mod 4 (cos shifts it by one): q odd swaps sin and cos, q in {2, 3} flips the sign.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<double> Quadrant(Vector512<double> sin, Vector512<double> cos, Vector512<long> q)
+    {
         var odd = Vector512.Equals(q & Vector512<long>.One, Vector512<long>.One).AsDouble();
         var negate = Vector512.Equals(q & Vector512.Create(2L), Vector512.Create(2L)).AsDouble();
         var value = Vector512.ConditionalSelect(odd, cos, sin);
