@@ -15,6 +15,9 @@ public sealed record RunOptions
     /// <summary>Keep and return every top-level value.</summary>
     public bool AllIntermediates { get; init; }
 
+    /// <summary>Whether unrecorded runs may fuse elementwise regions (tests turn it off to compare).</summary>
+    internal bool Fuse { get; init; } = true;
+
     public static RunOptions Default { get; } = new();
 }
 
@@ -44,6 +47,7 @@ public sealed partial class Interpreter
     private readonly Dictionary<(long Bits, DType DType), Tensor> _literals = new();
     private long _nodes;
     private long _iterations;
+    private bool _fuse = true;
 
     private Interpreter(ExecutionScope scope) => _scope = scope;
 
@@ -63,10 +67,11 @@ public sealed partial class Interpreter
                     $"the graph has no value '{name}' to return (its outputs: {GraphValidator.NameList(plan.Graph.Outputs)})", input: name);
 
         var keep = outputs.Concat(intermediates).ToArray();
-        bool defaultKeep = options.Outputs is null && intermediates.Length == 0;
+        bool defaultKeep = (options.Outputs is null || options.Outputs.SequenceEqual(plan.Graph.Outputs, StringComparer.Ordinal)) &&
+            intermediates.Length == 0;
         var liveness = defaultKeep ? root.Liveness : Liveness.Compute(root, keep);
 
-        var run = new Interpreter(scope);
+        var run = new Interpreter(scope) { _fuse = options.Fuse };
         var values = run.RunGraph(root, null, args, liveness, keep);
         var outputMap = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         for (int i = 0; i < outputs.Count; i++) outputMap[outputs[i]] = values[i];
@@ -122,11 +127,18 @@ public sealed partial class Interpreter
         }
 
         var remaining = new Dictionary<string, int>(liveness.Uses, StringComparer.Ordinal);
+        // Fused elementwise regions need the graph's own liveness: a run that keeps intermediates runs node by node.
+        var regions = _fuse && ReferenceEquals(liveness, g.Liveness) ? g.Regions : null;
         for (int k = 0; k < g.Order.Count; k++)
         {
-            if (!liveness.Needed[k]) continue;
+            if (!liveness.Needed[k] || regions?.IsDeferred(k) == true) continue;
             var node = g.Order[k];
             _scope.ThrowIfCancelled();
+            if (regions?.RootAt(k) is { } region)
+            {
+                RunRegion(frame, region, remaining);
+                continue;
+            }
             switch (node.Kind)
             {
                 case NodeKind.While: RunWhile(frame, node); break;
@@ -134,14 +146,7 @@ public sealed partial class Interpreter
                 default: RunOp(frame, node); break;
             }
             _nodes++;
-            foreach (var name in Liveness.ReadsOf(node))
-            {
-                if (!remaining.TryGetValue(name, out int left) || !frame.Values.TryGetValue(name, out var t)) continue;
-                remaining[name] = --left;
-                if (left > 0) continue;
-                frame.Values.Remove(name);
-                Unbind(t);
-            }
+            ReadsDone(frame, node, remaining);
         }
 
         var output = new Tensor[results.Count];
@@ -152,6 +157,51 @@ public sealed partial class Interpreter
         }
         foreach (var t in frame.Values.Values) Unbind(t);
         return output;
+    }
+
+    /// <summary>Counts the node's reads and unbinds each value read for the last time.</summary>
+    private void ReadsDone(Frame frame, PlannedNode node, Dictionary<string, int> remaining)
+    {
+        foreach (var name in Liveness.ReadsOf(node))
+        {
+            if (!remaining.TryGetValue(name, out int left) || !frame.Values.TryGetValue(name, out var t)) continue;
+            remaining[name] = --left;
+            if (left > 0) continue;
+            frame.Values.Remove(name);
+            Unbind(t);
+        }
+    }
+
+    /// <summary>
+    /// A fused region at its root's position: one tiled pass when <see cref="RegionRunner"/> can take this run, else its
+    /// members one by one (they all wait for the root, whose inputs are all computed by then).
+    /// </summary>
+    private void RunRegion(Frame frame, ElementwiseRegion region, Dictionary<string, int> remaining)
+    {
+        var g = frame.Graph;
+        var inputs = new Tensor[region.Inputs.Length];
+        for (int i = 0; i < inputs.Length; i++) inputs[i] = Lookup(frame, region.Inputs[i]);
+        var output = RegionRunner.TryRun(_scope, g, region, inputs);
+        if (output is null)
+        {
+            foreach (int k in region.Members)
+            {
+                RunOp(frame, g.Order[k]);
+                _nodes++;
+                ReadsDone(frame, g.Order[k], remaining);
+            }
+            return;
+        }
+        var root = g.Order[region.Root];
+        output.Name = root.Outputs[0];
+        _releasable.Add(output);
+        frame.Values[root.Outputs[0]] = output;
+        Bind(output);
+        foreach (int k in region.Members)
+        {
+            _nodes++;
+            ReadsDone(frame, g.Order[k], remaining);
+        }
     }
 
     private void RunOp(Frame frame, PlannedNode node)

@@ -108,6 +108,12 @@ public sealed class PlannedGraph
     /// <summary>Which nodes the graph's own outputs need, and how often each value is read (for freeing early).</summary>
     internal Liveness Liveness => _liveness ??= Liveness.Compute(this, Graph.Outputs);
 
+    /// <summary>Elementwise regions fused under the default liveness (null: none); see <see cref="RegionMap"/>.</summary>
+    internal RegionMap? Regions => (_regions ??= [RegionMap.Find(this, Liveness)])[0];
+
+    // One-element array: published in one write, so concurrent runs of a cached plan see all of it or nothing.
+    private RegionMap?[]? _regions;
+
     /// <summary>Every node, this graph's and its subgraphs', depth first.</summary>
     public IEnumerable<PlannedNode> AllNodes()
     {
