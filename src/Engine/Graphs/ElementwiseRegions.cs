@@ -10,8 +10,12 @@ namespace AutogradService.Engine.Graphs;
 /// the last member's value (<see cref="Root"/>) leaves the group. Run tile by tile, every intermediate lives in a
 /// cache-sized buffer and the group costs one pass over memory instead of one per node.
 /// </summary>
-internal sealed class ElementwiseRegion(int[] members, string[] inputs)
+internal sealed class ElementwiseRegion(PlannedGraph graph, int[] members, string[] inputs)
 {
+    private RegionOp? _op;
+
+    public PlannedGraph Graph { get; } = graph;
+
     /// <summary>Positions in the graph's order, ascending; the last is the root.</summary>
     public int[] Members { get; } = members;
 
@@ -19,6 +23,9 @@ internal sealed class ElementwiseRegion(int[] members, string[] inputs)
     public string[] Inputs { get; } = inputs;
 
     public int Root => Members[^1];
+
+    /// <summary>The region as one op, for recorded runs (built once, shared by every run of the plan).</summary>
+    public RegionOp Op => _op ??= new RegionOp(this);
 }
 
 /// <summary>The regions of one graph for one liveness: which order positions start a region's run and which wait for it.</summary>
@@ -92,7 +99,7 @@ internal sealed class RegionMap
                         inputs.Add(node.Inputs[i]);
             }
             // Members come in order; the root (the one value that leaves) is the last, since every other feeds it.
-            var region = new ElementwiseRegion([.. members], [.. inputs]);
+            var region = new ElementwiseRegion(g, [.. members], [.. inputs]);
             rootAt[region.Root] = region;
             for (int j = 0; j < members.Count - 1; j++) deferred[members[j]] = true;
         }
@@ -123,47 +130,32 @@ internal static class RegionRunner
     internal static long MinElements { get; set; } = 1 << 18;
 
     /// <summary>
-    /// The region's root value computed in one tiled pass, or null when this run can't be fused (small tensors,
-    /// operands that are neither full-shape nor a single element, mixed dtypes, recording or tangents): the caller
-    /// then runs the members one by one.
+    /// The region's root value computed in one tiled pass — recorded as one <see cref="RegionOp"/> node when an input
+    /// requires a gradient and the budget could not keep every member's value — or null when this run isn't fused
+    /// (small tensors, operands that are neither full-shape nor a single element, mixed dtypes, tangents, a tape
+    /// with room): the caller then runs the members one by one.
     /// </summary>
-    public static Tensor? TryRun(ExecutionScope scope, PlannedGraph g, ElementwiseRegion region, Tensor[] inputs)
+    public static Tensor? TryRun(ExecutionScope scope, ElementwiseRegion region, Tensor[] inputs, bool alwaysFuseRecorded = false)
     {
-        if (scope.GradEnabled && AnyRequiresGrad(inputs)) return null;
-        Tensor? full = null;
-        foreach (var t in inputs)
+        var types = new TensorType[inputs.Length];
+        for (int i = 0; i < inputs.Length; i++)
         {
-            if (t.Tangent is not null) return null;
-            if (t.ElementCount > 1 && (full is null || t.ElementCount > full.ElementCount)) full = t;
+            if (inputs[i].Tangent is not null) return null;
+            types[i] = inputs[i].Type;
         }
-        if (full is null || full.ElementCount < MinElements) return null;
-        var dtype = full.DType;
-        foreach (var t in inputs)
+        if (OutputType(types) is not { } type) return null;
+        if (scope.GradEnabled && AnyRequiresGrad(inputs))
         {
-            if (t.DType != dtype) return null;
-            if (t.ElementCount == 1 ? t.Rank > full.Rank : t.Shape != full.Shape) return null;
+            // Recorded, fusing trades time for memory: the VJP recomputes each tile's intermediates (10-20% slower
+            // than reading them back, measured), so it pays only when the tape could not hold the members' values.
+            long kept = region.Members.Length * type.Shape.ElementCount * type.DType.SizeOf();
+            if (!alwaysFuseRecorded && scope.Budget.InUseBytes + kept <= scope.Budget.LimitBytes) return null;
+            return Dispatcher.Apply(scope, region.Op, inputs, Attributes.Empty);
         }
-
-        var output = scope.Allocate(full.Shape, dtype);
+        var output = scope.Allocate(type);
         try
         {
-            long n = full.ElementCount;
-            int tiles = (int)((n + TileElements - 1) / TileElements);
-            int workers = Math.Min(EngineThreads.Count, Math.Max(1, (int)(n / (MinElements / 2))));
-            if (workers <= 1) RunTiles(scope, g, region, inputs, output, 0, tiles);
-            else
-            {
-                int per = (tiles + workers - 1) / workers;
-                try
-                {
-                    Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers },
-                        w => RunTiles(scope, g, region, inputs, output, w * per, Math.Min(tiles, (w + 1) * per)));
-                }
-                catch (AggregateException e) when (e.InnerException is EngineException inner)
-                {
-                    throw inner;
-                }
-            }
+            Forward(scope, region, inputs, output);
             return output;
         }
         catch
@@ -173,80 +165,187 @@ internal static class RegionRunner
         }
     }
 
-    private static unsafe void RunTiles(ExecutionScope scope, PlannedGraph g, ElementwiseRegion region, Tensor[] inputs,
-        Tensor output, int firstTile, int endTile)
+    /// <summary>The root's type when the inputs can be tiled: one full shape, the rest single elements of no higher rank, one dtype.</summary>
+    internal static TensorType? OutputType(ReadOnlySpan<TensorType> inputs)
     {
-        if (firstTile >= endTile) return;
-        // Tile buffers come from the request's pool and count against what is left of its budget.
-        using var tileScope = new ExecutionScope(new ScopeOptions
-        {
-            Backend = scope.Backend,
-            Pool = scope.Pool,
-            Cancellation = scope.Cancellation,
-            MemoryLimitBytes = Math.Max(1, scope.Budget.LimitBytes - scope.Budget.InUseBytes),
-        });
-        tileScope.GradEnabled = false;
-        var dtype = output.DType;
-        int size = dtype.SizeOf();
-
-        // Single-element operands are copied once, as rank-0 tensors so they broadcast against any tile.
-        var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        var scalars = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        int full = -1;
         for (int i = 0; i < inputs.Length; i++)
+            if (inputs[i].Shape.ElementCount > 1 && (full < 0 || inputs[i].Shape.ElementCount > inputs[full].Shape.ElementCount)) full = i;
+        if (full < 0 || inputs[full].Shape.ElementCount < MinElements) return null;
+        var type = inputs[full];
+        foreach (var t in inputs)
         {
-            if (inputs[i].ElementCount != 1) continue;
-            var s = tileScope.Allocate(Shape.Scalar, dtype);
-            inputs[i].Bytes().CopyTo(s.Bytes());
-            scalars[region.Inputs[i]] = s;
+            if (t.DType != type.DType) return null;
+            if (t.Shape.ElementCount == 1 ? t.Shape.Rank > type.Shape.Rank : t.Shape != type.Shape) return null;
         }
-        var literals = new Dictionary<double, Tensor>();
-        var made = new List<Tensor>();
-        long n = output.ElementCount;
-        for (int tile = firstTile; tile < endTile; tile++)
+        return type;
+    }
+
+    /// <summary>Splits the tiles of <paramref name="n"/> elements over the engine's threads and runs <paramref name="range"/> on each share.</summary>
+    internal static void ForTiles(long n, Action<int, int, int> range)
+    {
+        int tiles = (int)((n + TileElements - 1) / TileElements);
+        int workers = Math.Min(EngineThreads.Count, Math.Max(1, (int)(n / (MinElements / 2))));
+        if (workers <= 1)
         {
-            scope.ThrowIfCancelled();
-            long start = (long)tile * TileElements;
-            int length = (int)Math.Min(TileElements, n - start);
-            var tileShape = Shape.Vector(length);
-            values.Clear();
-            foreach (var (name, s) in scalars) values[name] = s;
-            for (int i = 0; i < inputs.Length; i++)
-            {
-                if (inputs[i].ElementCount == 1) continue;
-                var t = tileScope.Allocate(tileShape, dtype);
-                new ReadOnlySpan<byte>((byte*)inputs[i].Pointer + start * size, length * size).CopyTo(t.Bytes());
-                values[region.Inputs[i]] = t;
-                made.Add(t);
-            }
-            Tensor result = null!;
-            foreach (int k in region.Members)
-            {
-                var node = g.Order[k];
-                var args = new Tensor[node.Inputs.Count];
-                for (int i = 0; i < args.Length; i++)
-                {
-                    if (node.Literals[i] is { } v)
-                    {
-                        // A literal beside a floating tensor takes its dtype (GraphLiterals.DTypeFor), the region's.
-                        if (!literals.TryGetValue(v, out var lit)) literals[v] = lit = tileScope.Scalar(v, dtype);
-                        args[i] = lit;
-                    }
-                    else args[i] = values[node.Inputs[i]];
-                }
-                result = Dispatcher.Apply(tileScope, node.Op!, args, node.Node.Attributes);
-                values[node.Outputs[0]] = result;
-                made.Add(result);
-            }
-            result.Bytes().CopyTo(new Span<byte>((byte*)output.Pointer + start * size, length * size));
-            // Back to the pool at once: the next tile gets the same, still cached, buffers.
-            foreach (var t in made) tileScope.Release(t);
-            made.Clear();
+            range(0, 0, tiles);
+            return;
+        }
+        int per = (tiles + workers - 1) / workers;
+        try
+        {
+            Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers },
+                w => range(w, w * per, Math.Min(tiles, (w + 1) * per)));
+        }
+        catch (AggregateException e) when (e.InnerException is EngineException inner)
+        {
+            throw inner;
         }
     }
 
-    private static bool AnyRequiresGrad(Tensor[] inputs)
+    /// <summary>A scope for one worker's tiles: the request's backend, pool and cancellation, and what is left of its budget.</summary>
+    internal static ExecutionScope TileScope(ExecutionScope scope, bool record) => new(new ScopeOptions
+    {
+        Backend = scope.Backend,
+        Pool = scope.Pool,
+        Cancellation = scope.Cancellation,
+        MemoryLimitBytes = Math.Max(1, scope.Budget.LimitBytes - scope.Budget.InUseBytes),
+    }) { GradEnabled = record };
+
+    /// <summary>Writes the root's value into <paramref name="output"/>, tile by tile.</summary>
+    internal static void Forward(ExecutionScope scope, ElementwiseRegion region, ReadOnlySpan<Tensor> inputs, Tensor output)
+    {
+        var args = inputs.ToArray();
+        ForTiles(output.ElementCount, (_, first, end) => RunTiles(scope, region, args, output, first, end));
+    }
+
+    private static unsafe void RunTiles(ExecutionScope scope, ElementwiseRegion region, Tensor[] inputs, Tensor output, int firstTile, int endTile)
+    {
+        if (firstTile >= endTile) return;
+        using var tileScope = TileScope(scope, record: false);
+        var tiles = new TileInputs(tileScope, region, inputs);
+        int size = output.DType.SizeOf();
+        for (int tile = firstTile; tile < endTile; tile++)
+        {
+            scope.ThrowIfCancelled();
+            var (start, length) = tiles.Load(tile, output.ElementCount, requireGrad: null);
+            var result = tiles.RunMembers();
+            result.Bytes().CopyTo(new Span<byte>((byte*)output.Pointer + start * size, length * size));
+            tiles.EndTile();
+        }
+    }
+
+    internal static bool AnyRequiresGrad(Tensor[] inputs)
     {
         foreach (var t in inputs) if (t.RequiresGrad) return true;
         return false;
+    }
+}
+
+/// <summary>One worker's view of a region's inputs, tile by tile: full-shape inputs copied per tile, single elements once.</summary>
+internal sealed class TileInputs
+{
+    private readonly ExecutionScope _tileScope;
+    private readonly ElementwiseRegion _region;
+    private readonly Tensor[] _inputs;
+    private readonly DType _dtype;
+    private readonly Dictionary<string, Tensor> _values = new(StringComparer.Ordinal);
+    private readonly Dictionary<double, Tensor> _literals = [];
+    private readonly List<Tensor> _temporaries = [];
+    private int _mark;
+
+    public TileInputs(ExecutionScope tileScope, ElementwiseRegion region, Tensor[] inputs)
+    {
+        _tileScope = tileScope;
+        _region = region;
+        _inputs = inputs;
+        _dtype = inputs[0].DType;
+        Scalars = new Tensor?[inputs.Length];
+        Tiles = new Tensor?[inputs.Length];
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            if (inputs[i].ElementCount != 1) continue;
+            // Rank 0, so it broadcasts against any tile.
+            var s = tileScope.Allocate(Shape.Scalar, _dtype);
+            inputs[i].Bytes().CopyTo(s.Bytes());
+            Scalars[i] = s;
+        }
+        // Literals too are made once, before the first tile marks where its temporaries begin.
+        foreach (int k in region.Members)
+            foreach (var v in region.Graph.Order[k].Literals)
+                if (v is { } value && !_literals.ContainsKey(value)) _literals[value] = tileScope.Scalar(value, _dtype);
+    }
+
+    /// <summary>Per input: its single element as a rank-0 tensor (null for full-shape inputs).</summary>
+    public Tensor?[] Scalars { get; }
+
+    /// <summary>Per input: the current tile's copy (null for single elements).</summary>
+    public Tensor?[] Tiles { get; }
+
+    /// <summary>
+    /// Copies tile <paramref name="tile"/> of every full-shape input; with <paramref name="requireGrad"/> those inputs
+    /// (and single elements) become leaves to differentiate against.
+    /// </summary>
+    public unsafe (long Start, int Length) Load(int tile, long n, bool[]? requireGrad)
+    {
+        _mark = _tileScope.Tracked.Count;
+        long start = (long)tile * RegionRunner.TileElements;
+        int length = (int)Math.Min(RegionRunner.TileElements, n - start);
+        int size = _dtype.SizeOf();
+        var shape = Shape.Vector(length);
+        _values.Clear();
+        for (int i = 0; i < _inputs.Length; i++)
+        {
+            var name = _region.Inputs[i];
+            if (Scalars[i] is { } s)
+            {
+                if (requireGrad is not null && requireGrad[i] && !s.RequiresGrad) s.RequireGrad();
+                Tiles[i] = s;
+                _values[name] = s;
+                continue;
+            }
+            var t = _tileScope.Allocate(shape, _dtype);
+            new ReadOnlySpan<byte>((byte*)_inputs[i].Pointer + start * size, length * size).CopyTo(t.Bytes());
+            if (requireGrad is not null && requireGrad[i]) t.RequireGrad();
+            Tiles[i] = t;
+            _values[name] = t;
+        }
+        return (start, length);
+    }
+
+    /// <summary>Runs the members on the loaded tile through the dispatcher and returns the root's tile.</summary>
+    public Tensor RunMembers()
+    {
+        var g = _region.Graph;
+        Tensor result = null!;
+        foreach (int k in _region.Members)
+        {
+            var node = g.Order[k];
+            var args = new Tensor[node.Inputs.Count];
+            for (int i = 0; i < args.Length; i++)
+            {
+                if (node.Literals[i] is { } v)
+                {
+                    // A literal beside a floating tensor takes its dtype (GraphLiterals.DTypeFor): the region's.
+                    args[i] = _literals[v];
+                }
+                else args[i] = _values[node.Inputs[i]];
+            }
+            result = Dispatcher.Apply(_tileScope, node.Op!, args, node.Node.Attributes);
+            _values[node.Outputs[0]] = result;
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Gives back every tensor made since the tile was loaded (tile copies, members' values, backward's temporaries):
+    /// the next tile gets the same, still cached, buffers from the pool.
+    /// </summary>
+    public void EndTile()
+    {
+        var tracked = _tileScope.Tracked;
+        for (int i = _mark; i < tracked.Count; i++) _temporaries.Add(tracked[i]);
+        foreach (var t in _temporaries) _tileScope.Release(t);
+        _temporaries.Clear();
     }
 }

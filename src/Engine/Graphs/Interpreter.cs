@@ -15,8 +15,11 @@ public sealed record RunOptions
     /// <summary>Keep and return every top-level value.</summary>
     public bool AllIntermediates { get; init; }
 
-    /// <summary>Whether unrecorded runs may fuse elementwise regions (tests turn it off to compare).</summary>
+    /// <summary>Whether runs may fuse elementwise regions (tests turn it off to compare).</summary>
     internal bool Fuse { get; init; } = true;
+
+    /// <summary>Fuse recorded regions even when the tape has room for their values (tests of the fused VJP).</summary>
+    internal bool AlwaysFuseRecorded { get; init; }
 
     public static RunOptions Default { get; } = new();
 }
@@ -48,6 +51,7 @@ public sealed partial class Interpreter
     private long _nodes;
     private long _iterations;
     private bool _fuse = true;
+    private bool _alwaysFuseRecorded;
 
     private Interpreter(ExecutionScope scope) => _scope = scope;
 
@@ -71,7 +75,7 @@ public sealed partial class Interpreter
             intermediates.Length == 0;
         var liveness = defaultKeep ? root.Liveness : Liveness.Compute(root, keep);
 
-        var run = new Interpreter(scope) { _fuse = options.Fuse };
+        var run = new Interpreter(scope) { _fuse = options.Fuse, _alwaysFuseRecorded = options.AlwaysFuseRecorded };
         var values = run.RunGraph(root, null, args, liveness, keep);
         var outputMap = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         for (int i = 0; i < outputs.Count; i++) outputMap[outputs[i]] = values[i];
@@ -181,7 +185,7 @@ public sealed partial class Interpreter
         var g = frame.Graph;
         var inputs = new Tensor[region.Inputs.Length];
         for (int i = 0; i < inputs.Length; i++) inputs[i] = Lookup(frame, region.Inputs[i]);
-        var output = RegionRunner.TryRun(_scope, g, region, inputs);
+        var output = RegionRunner.TryRun(_scope, region, inputs, _alwaysFuseRecorded);
         if (output is null)
         {
             foreach (int k in region.Members)

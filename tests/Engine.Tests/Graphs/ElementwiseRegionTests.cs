@@ -181,3 +181,99 @@ public class ElementwiseRegionTests
         Assert.Equal(0, pool.OutstandingBytes);
     }
 }
+
+/// <summary>Recorded runs: a region is one tape node whose VJP is one tiled pass (or, under create_graph, its ops).</summary>
+public class FusedRegionGradientTests
+{
+    private const string Chain = "a = x * x\nb = neg(a)\nc = exp(b)\nd = sin(x)\ne = d * c\nf = tanh(x)\ng = e + f\nh = g * s\ny = h / 3\nz = sum(y)";
+
+    private static (Tensor[] Grads, long Peak, int Nodes) Gradient(Tensor x, Tensor s, bool fuse, string program = Chain)
+    {
+        var scope = x.Scope;
+        var inputs = new Dictionary<string, Tensor> { ["x"] = x, ["s"] = s };
+        var plan = GraphFunctions.Prepare(ProgramParser.Parse(program), inputs);
+        long before = scope.Budget.InUseBytes;
+        var run = Interpreter.Run(scope, plan, inputs, RunOptions.Default with { Fuse = fuse });
+        var z = run.Outputs["z"];
+        int nodes = z.GradFn!.Inputs[0].GradFn!.Op.Name == "fused" ? 1 : 0;
+        var grads = AutogradService.Engine.Autodiff.ReverseMode.Grad([z], null, [x, s]);
+        return (grads, scope.Budget.PeakBytes - before, nodes);
+    }
+
+    [Fact]
+    public void WithRoomForTheTapeARegionRunsNodeByNode()
+    {
+        // Fused, backward would recompute every tile's intermediates: only worth it when they don't fit.
+        using var scope = new ExecutionScope();
+        var x = F.RandomUniform(scope, new Shape(300_000), 10, -3, 3).RequireGrad();
+        Assert.Equal(0, Gradient(x, scope.Scalar(1f).RequireGrad(), fuse: true).Nodes);
+    }
+
+    [Theory]
+    [InlineData(DType.Float32)]
+    [InlineData(DType.Float64)]
+    public void TiledBackwardGivesTheSameGradients(DType dtype)
+    {
+        // Too little memory for the nine intermediates (21.6 MB in float64): the region is recorded as one node.
+        using var scope = new ExecutionScope(new ScopeOptions { MemoryLimitBytes = 300_007L * dtype.SizeOf() * 6 });
+        var x = F.Cast(F.RandomUniform(scope, new Shape(300_007), 11, -3, 3), dtype).RequireGrad();
+        var s = scope.Scalar(1.25, dtype).RequireGrad();
+        var (fused, _, fusedNodes) = Gradient(x, s, fuse: true);
+        using var roomy = new ExecutionScope();
+        var (plain, _, plainNodes) = Gradient(F.Cast(roomy.FromArray(x.ToDoubles()), dtype).RequireGrad(), roomy.Scalar(1.25, dtype).RequireGrad(), fuse: false);
+        Assert.Equal(1, fusedNodes);
+        Assert.Equal(0, plainNodes);
+        Assert.Equal(plain[0].Bytes().ToArray(), fused[0].Bytes().ToArray());
+        // The scalar's gradient is a sum over every element: per tile, then added in double.
+        Assert.Equal(plain[1].ToScalar(), fused[1].ToScalar(), dtype == DType.Float32 ? 1e-1 : 1e-9);
+        Assert.True(Math.Abs(plain[1].ToScalar() - fused[1].ToScalar()) <= 1e-5 * Math.Abs(plain[1].ToScalar()) + 1e-6);
+    }
+
+    [Fact]
+    public void TapeKeepsNoIntermediates()
+    {
+        const int n = 1 << 20;
+        long Peak(bool fuse)
+        {
+            using var scope = new ExecutionScope(new ScopeOptions { MemoryLimitBytes = fuse ? 24L * n : long.MaxValue });
+            var x = F.RandomUniform(scope, new Shape(n), 12, -3, 3).RequireGrad();
+            return Gradient(x, scope.Scalar(2f).RequireGrad(), fuse).Peak;
+        }
+        long fused = Peak(true), plain = Peak(false);
+        // Fused: the region's output, the seed's broadcast and x's gradient; node by node: nine intermediates more.
+        Assert.True(fused <= 3 * 4L * n + 1024, $"fused gradient peak {fused}");
+        Assert.True(plain >= 9 * 4L * n, $"node by node gradient peak {plain}");
+    }
+
+    [Fact]
+    public void SecondDerivativesExpandTheRegion()
+    {
+        using var scope = new ExecutionScope();
+        var x = F.RandomUniform(scope, new Shape(270_000), 13, -2, 2).RequireGrad();
+        var inputs = new Dictionary<string, Tensor> { ["x"] = x };
+        var plan = GraphFunctions.Prepare(ProgramParser.Parse("a = sin(x)\nb = a * x\ny = sum(b)"), inputs);
+        var y = Interpreter.Run(scope, plan, inputs, new RunOptions { AlwaysFuseRecorded = true }).Outputs["y"];
+        Assert.Equal("fused", y.GradFn!.Inputs[0].GradFn!.Op.Name);
+        var options = new AutogradService.Engine.Autodiff.BackwardOptions { CreateGraph = true };
+        var first = AutogradService.Engine.Autodiff.ReverseMode.Grad(y, x, options);
+        var second = AutogradService.Engine.Autodiff.ReverseMode.Grad(F.Sum(first), x).ToArray<float>();
+        var xs = x.ToArray<float>();
+        foreach (int i in new[] { 0, 7, 135_000, 269_999 })
+        {
+            double v = xs[i];
+            Assert.Equal(2 * Math.Cos(v) - v * Math.Sin(v), second[i], 4);
+        }
+    }
+
+    [Fact]
+    public void PooledMemoryReturnsAfterAFusedGradient()
+    {
+        var pool = new BufferPool();
+        using (var scope = new ExecutionScope(new ScopeOptions { Pool = pool, MemoryLimitBytes = 24L * 400_000 }))
+        {
+            var x = scope.Full(new Shape(400_000), 0.5).RequireGrad();
+            Gradient(x, scope.Scalar(1f).RequireGrad(), fuse: true);
+        }
+        Assert.Equal(0, pool.OutstandingBytes);
+    }
+}

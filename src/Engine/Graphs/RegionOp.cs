@@ -1,0 +1,142 @@
+using AutogradService.Engine.Autodiff;
+using AutogradService.Engine.Kernels.Cpu;
+using AutogradService.Engine.Ops;
+using AutogradService.Engine.Tensors;
+
+namespace AutogradService.Engine.Graphs;
+
+/// <summary>
+/// A fused <see cref="ElementwiseRegion"/> as one recorded op: the tape keeps its inputs and its output, none of the
+/// intermediates. The forward is one tiled pass; so is the VJP, which recomputes each tile's intermediates and runs
+/// the members' own VJP rules on it, so forward and backward each cross memory once. Under create_graph the VJP
+/// expands the region into its ops on whole tensors (recorded), so higher derivatives see the plain graph.
+/// Built by the planner for a region; not in the registry.
+/// </summary>
+internal sealed class RegionOp : PrimitiveOp
+{
+    private readonly ElementwiseRegion _region;
+
+    public RegionOp(ElementwiseRegion region)
+    {
+        _region = region;
+        var g = region.Graph;
+        var ops = string.Join(", ", region.Members.Select(k => g.Order[k].OpName));
+        Schema = new OpSchema("fused", "elementwise", $"fused elementwise region ({ops})",
+            [new OpInput("inputs", Variadic: true)], [], "the root's shape and dtype", true);
+    }
+
+    public override OpSchema Schema { get; }
+
+    public override TensorType InferType(ReadOnlySpan<TensorType> inputs, Attributes attrs) =>
+        RegionRunner.OutputType(inputs) ?? throw EngineException.ShapeMismatch("a fused region's inputs must share one shape or be single elements");
+
+    public override void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output) =>
+        RegionRunner.Forward(scope, _region, inputs, output);
+
+    public override Tensor?[] Vjp(VjpArgs a)
+    {
+        var needs = new bool[a.Inputs.Length];
+        for (int i = 0; i < needs.Length; i++) needs[i] = a.NeedsGrad(i);
+        return a.Scope.GradEnabled ? ExpandedVjp(a, needs) : TiledVjp(a, needs);
+    }
+
+    /// <summary>Forward mode through a region: its ops on whole tensors, tangents pushed as usual.</summary>
+    public override Tensor? Jvp(JvpArgs a)
+    {
+        var (_, tangents) = ForwardMode.Jvp(xs => [Expand(a.Scope, xs)], a.Inputs, a.Tangents);
+        return tangents[0];
+    }
+
+    /// <summary>The members applied to whole tensors through the dispatcher (recorded when recording is on).</summary>
+    private Tensor Expand(ExecutionScope scope, Tensor[] inputs)
+    {
+        var g = _region.Graph;
+        var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        for (int i = 0; i < inputs.Length; i++) values[_region.Inputs[i]] = inputs[i];
+        var dtype = inputs[0].DType;
+        Tensor result = null!;
+        foreach (int k in _region.Members)
+        {
+            var node = g.Order[k];
+            var args = new Tensor[node.Inputs.Count];
+            for (int i = 0; i < args.Length; i++)
+                args[i] = node.Literals[i] is { } v ? scope.Scalar(v, dtype) : values[node.Inputs[i]];
+            result = Dispatcher.Apply(scope, node.Op!, args, node.Node.Attributes);
+            values[node.Outputs[0]] = result;
+        }
+        return result;
+    }
+
+    private Tensor?[] ExpandedVjp(VjpArgs a, bool[] needs)
+    {
+        var root = Expand(a.Scope, a.Inputs);
+        var wrt = new List<Tensor>();
+        for (int i = 0; i < needs.Length; i++) if (needs[i]) wrt.Add(a.Inputs[i]);
+        var grads = ReverseMode.Grad([root], [a.Grad], [.. wrt], new BackwardOptions { CreateGraph = true });
+        var result = new Tensor?[needs.Length];
+        for (int i = 0, j = 0; i < needs.Length; i++) if (needs[i]) result[i] = grads[j++];
+        return result;
+    }
+
+    /// <summary>
+    /// Per tile: the inputs' tiles as leaves, the members recorded on them, and reverse mode seeded with the
+    /// cotangent's tile. Full-shape inputs get their gradient tile by tile; a single-element input gets the sum of its
+    /// tiles' shares (added in double).
+    /// </summary>
+    private unsafe Tensor?[] TiledVjp(VjpArgs a, bool[] needs)
+    {
+        var scope = a.Scope;
+        var inputs = a.Inputs;
+        var output = a.Output;
+        // Reverse mode hands this op its cotangent in the output's shape (it accepts no kept one-element one).
+        var grad = a.Grad.Shape == output.Shape ? a.Grad : F.BroadcastTo(a.Grad, output.Shape);
+        long n = output.ElementCount;
+        int size = output.DType.SizeOf();
+        var result = new Tensor?[inputs.Length];
+        try
+        {
+            for (int i = 0; i < inputs.Length; i++)
+                if (needs[i] && inputs[i].ElementCount != 1) result[i] = scope.Allocate(inputs[i].Type);
+            var scalarSums = new double[Math.Max(1, EngineThreads.Count), inputs.Length];
+            RegionRunner.ForTiles(n, (worker, first, end) =>
+            {
+                if (first >= end) return;
+                using var tileScope = RegionRunner.TileScope(scope, record: true);
+                var tiles = new TileInputs(tileScope, _region, inputs);
+                var wrt = new List<Tensor>();
+                for (int tile = first; tile < end; tile++)
+                {
+                    scope.ThrowIfCancelled();
+                    var (start, length) = tiles.Load(tile, n, needs);
+                    var root = tiles.RunMembers();
+                    var seed = tileScope.Allocate(root.Shape, grad.DType);
+                    new ReadOnlySpan<byte>((byte*)grad.Pointer + start * size, length * size).CopyTo(seed.Bytes());
+                    wrt.Clear();
+                    for (int i = 0; i < inputs.Length; i++) if (needs[i]) wrt.Add(tiles.Tiles[i]!);
+                    var grads = ReverseMode.Grad([root], [seed], [.. wrt]);
+                    for (int i = 0, j = 0; i < inputs.Length; i++)
+                    {
+                        if (!needs[i]) continue;
+                        var g = grads[j++];
+                        if (result[i] is { } full) g.Bytes().CopyTo(new Span<byte>((byte*)full.Pointer + start * size, length * size));
+                        else scalarSums[worker, i] += g.ToScalar();
+                    }
+                    tiles.EndTile();
+                }
+            });
+            for (int i = 0; i < inputs.Length; i++)
+            {
+                if (!needs[i] || result[i] is not null) continue;
+                double total = 0;
+                for (int w = 0; w < scalarSums.GetLength(0); w++) total += scalarSums[w, i];
+                result[i] = scope.Full(inputs[i].Shape, total, inputs[i].DType);
+            }
+            return result;
+        }
+        catch
+        {
+            foreach (var t in result) t?.Dispose();
+            throw;
+        }
+    }
+}
