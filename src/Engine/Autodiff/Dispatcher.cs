@@ -19,7 +19,14 @@ public static class Dispatcher
         return Apply(inputs[0].Scope, op, inputs, attrs);
     }
 
-    public static Tensor Apply(ExecutionScope scope, Op op, Tensor[] inputs, Attributes attrs)
+    public static Tensor Apply(ExecutionScope scope, Op op, Tensor[] inputs, Attributes attrs) => Apply(scope, op, inputs, attrs, null);
+
+    /// <summary>
+    /// As <see cref="Apply(ExecutionScope, Op, Tensor[], Attributes)"/>, writing the output over <paramref name="reuse"/>
+    /// when that is safe (see <see cref="CanWriteOver"/>); otherwise <paramref name="reuse"/> is ignored. The caller
+    /// promises it never reads <paramref name="reuse"/> again (the interpreter passes a value at its last use).
+    /// </summary>
+    internal static Tensor Apply(ExecutionScope scope, Op op, Tensor[] inputs, Attributes attrs, Tensor? reuse)
     {
         scope.ThrowIfCancelled();
         foreach (var input in inputs)
@@ -57,7 +64,8 @@ public static class Dispatcher
         }
         else
         {
-            output = scope.Allocate(type);
+            // In place: the output shares the dying input's bytes (charging nothing); the kernel reads each element first.
+            output = reuse is not null && CanWriteOver(scope, primitive, inputs, type, reuse) ? reuse.View(type.Shape) : scope.Allocate(type);
             try
             {
                 if (record) saved = primitive.ForwardRecorded(scope, inputs, attrs, output);
@@ -166,6 +174,19 @@ public static class Dispatcher
     private struct FourTypes
     {
         private TensorType _first;
+    }
+
+    /// <summary>
+    /// Whether the op may write over <paramref name="reuse"/>: the op says its kernel allows it, reuse is one of the
+    /// (promoted) inputs with exactly the output's type, no other tensor shares its bytes, and nothing will read the
+    /// inputs afterwards — no tape node (recording) and no JVP rule (tangents), both of which read the inputs.
+    /// </summary>
+    private static bool CanWriteOver(ExecutionScope scope, PrimitiveOp op, Tensor[] inputs, TensorType type, Tensor reuse)
+    {
+        if (!op.Schema.InPlaceSafe || reuse.Type != type || !reuse.OwnsStorageAlone) return false;
+        if ((scope.GradEnabled && AnyRequiresGrad(inputs)) || AnyTangent(inputs)) return false;
+        foreach (var input in inputs) if (ReferenceEquals(input, reuse)) return true;
+        return false;
     }
 
     private static bool AnyRequiresGrad(Tensor[] inputs)

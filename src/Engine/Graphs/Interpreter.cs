@@ -1,4 +1,5 @@
 using AutogradService.Engine.Autodiff;
+using AutogradService.Engine.Ops;
 using AutogradService.Engine.Tensors;
 
 namespace AutogradService.Engine.Graphs;
@@ -21,6 +22,9 @@ public sealed record RunOptions
     /// <summary>Fuse recorded regions even when the tape has room for their values (tests of the fused VJP).</summary>
     internal bool AlwaysFuseRecorded { get; init; }
 
+    /// <summary>Whether an unrecorded run may write an elementwise op's output over a dying input (tests turn it off to compare).</summary>
+    internal bool InPlace { get; init; } = true;
+
     public static RunOptions Default { get; } = new();
 }
 
@@ -35,7 +39,10 @@ public sealed record RunResult(
 /// so it is recorded on the tape and pushes tangents exactly as a define-by-run call would: <c>while</c> and
 /// <c>if</c> run dynamically and the tape just sees the ops of the iterations and branch taken, which is how
 /// both modes differentiate through any trip count, nested loops included. When nothing is being recorded,
-/// values are freed after their last use, so a long loop runs in constant memory.
+/// values are freed after their last use, so a long loop runs in constant memory; an op's own temporaries (a
+/// composite's inner values, promotion casts, tangent work) are freed when it returns; and an elementwise op writes
+/// its output over an input that dies at that op (see <see cref="FindReusable"/>). <see cref="PlanEstimates"/>
+/// replays exactly this to predict the peak.
 /// </summary>
 public sealed partial class Interpreter
 {
@@ -53,7 +60,13 @@ public sealed partial class Interpreter
     private bool _fuse = true;
     private bool _alwaysFuseRecorded;
 
-    private Interpreter(ExecutionScope scope) => _scope = scope;
+    private readonly bool _inPlace;
+
+    private Interpreter(ExecutionScope scope, bool inPlace)
+    {
+        _scope = scope;
+        _inPlace = inPlace;
+    }
 
     /// <summary>Runs <paramref name="plan"/> on <paramref name="inputs"/> (tensors of <paramref name="scope"/>, by input name).</summary>
     public static RunResult Run(ExecutionScope scope, Plan plan, IReadOnlyDictionary<string, Tensor> inputs, RunOptions? options = null)
@@ -75,7 +88,7 @@ public sealed partial class Interpreter
             intermediates.Length == 0;
         var liveness = defaultKeep ? root.Liveness : Liveness.Compute(root, keep);
 
-        var run = new Interpreter(scope) { _fuse = options.Fuse, _alwaysFuseRecorded = options.AlwaysFuseRecorded };
+        var run = new Interpreter(scope, options.InPlace) { _fuse = options.Fuse, _alwaysFuseRecorded = options.AlwaysFuseRecorded };
         var values = run.RunGraph(root, null, args, liveness, keep);
         var outputMap = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         for (int i = 0; i < outputs.Count; i++) outputMap[outputs[i]] = values[i];
@@ -106,11 +119,14 @@ public sealed partial class Interpreter
         return args;
     }
 
-    private sealed class Frame(PlannedGraph graph, Frame? parent)
+    private sealed class Frame(PlannedGraph graph, Frame? parent, Dictionary<string, int> remaining)
     {
         public PlannedGraph Graph { get; } = graph;
         public Frame? Parent { get; } = parent;
         public Dictionary<string, Tensor> Values { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Reads still to come of each value defined in this frame.</summary>
+        public Dictionary<string, int> Remaining { get; } = remaining;
     }
 
     /// <summary>
@@ -119,7 +135,8 @@ public sealed partial class Interpreter
     /// </summary>
     private Tensor[] RunGraph(PlannedGraph g, Frame? parent, Tensor[] args, Liveness liveness, IReadOnlyList<string> results)
     {
-        var frame = new Frame(g, parent);
+        var remaining = new Dictionary<string, int>(liveness.Uses, StringComparer.Ordinal);
+        var frame = new Frame(g, parent, remaining);
         for (int i = 0; i < args.Length; i++)
         {
             var p = g.Graph.Inputs[i];
@@ -130,7 +147,6 @@ public sealed partial class Interpreter
             Bind(args[i]);
         }
 
-        var remaining = new Dictionary<string, int>(liveness.Uses, StringComparer.Ordinal);
         // Fused elementwise regions need the graph's own liveness: a run that keeps intermediates runs node by node.
         var regions = _fuse && ReferenceEquals(liveness, g.Liveness) ? g.Regions : null;
         for (int k = 0; k < g.Order.Count; k++)
@@ -213,9 +229,11 @@ public sealed partial class Interpreter
         var inputs = ResolveInputs(frame, node, 0);
         Tensor output;
         bool recording = _scope.GradEnabled;
+        var reuse = recording || !_inPlace ? null : FindReusable(frame, node, inputs);
+        int mark = _scope.Tracked.Count;
         try
         {
-            output = Dispatcher.Apply(_scope, node.Op!, inputs, node.Node.Attributes);
+            output = Dispatcher.Apply(_scope, node.Op!, inputs, node.Node.Attributes, reuse);
         }
         catch (EngineException e) when (e.Node is null)
         {
@@ -223,11 +241,94 @@ public sealed partial class Interpreter
                 ? ShapeInference.Annotate(e, node, inputs.Select(t => InferredType.From(t.Type)).ToArray())
                 : e.At(node.Path, node.OpName);
         }
+        if (!recording) ReleaseTemporaries(mark, output);
         // Only a tensor this run made while nothing was recorded may be freed early: the tape keeps the rest.
         if (!recording && !_refs.ContainsKey(output) && !_pinned.Contains(output)) _releasable.Add(output);
         output.Name ??= node.Outputs[0];
         frame.Values[node.Outputs[0]] = output;
         Bind(output);
+    }
+
+    /// <summary>
+    /// An input the op may write its output over: one this run made unrecorded (so it may be freed), bound once, in
+    /// this frame, read for the last time by this very node (so it is unbound right after), sharing its bytes with no
+    /// view, and of exactly the output's type. Caller inputs, constants, literals and kept values never qualify (they
+    /// are pinned, not releasable, or have a read left). The dispatcher checks the op and the mode once more.
+    /// </summary>
+    private Tensor? FindReusable(Frame frame, PlannedNode node, Tensor[] inputs)
+    {
+        if (node.Op is not PrimitiveOp { Schema.InPlaceSafe: true } op) return null;
+        foreach (var t in inputs)
+            if (t.DType != inputs[0].DType) return null; // the dispatcher promotes: keep it simple, allocate
+        var planned = node.OutputTypes.Count > 0 ? node.OutputTypes[0] : InferredType.Unknown;
+        TensorType? type = null;
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            var t = inputs[i];
+            var name = node.Inputs[i];
+            if (node.Literals[i] is not null || !_releasable.Contains(t) || _refs.GetValueOrDefault(t) != 1 || !t.OwnsStorageAlone) continue;
+            if (!frame.Values.TryGetValue(name, out var bound) || !ReferenceEquals(bound, t)) continue;
+            if (frame.Remaining.GetValueOrDefault(name) != ReadsHere(node, name)) continue;
+            // The planned type when fully known (no work per op); else the op's rule on the actual inputs.
+            if (planned.IsKnown ? Matches(planned, t.Type) : (type ??= OutputType(op, inputs, node.Node.Attributes)) == t.Type) return t;
+        }
+        return null;
+    }
+
+    private static bool Matches(InferredType planned, TensorType actual)
+    {
+        var dims = planned.Dims!;
+        if (planned.DType != actual.DType || dims.Count != actual.Shape.Rank) return false;
+        for (int d = 0; d < dims.Count; d++)
+            if (dims[d] != actual.Shape[d]) return false;
+        return true;
+    }
+
+    private static int ReadsHere(PlannedNode node, string name)
+    {
+        int n = 0;
+        for (int i = 0; i < node.Inputs.Count; i++)
+            if (node.Literals[i] is null && node.Inputs[i] == name) n++;
+        return n;
+    }
+
+    /// <summary>The output type by the op's own rule (null when it refuses the inputs: the dispatcher reports that).</summary>
+    private static TensorType? OutputType(PrimitiveOp op, Tensor[] inputs, Attributes attrs)
+    {
+        // The flagged ops take one or two inputs: their types live on the stack, no array per op.
+        var inline = default(TwoTypes);
+        Span<TensorType> types = inputs.Length <= 2 ? ((Span<TensorType>)inline)[..inputs.Length] : new TensorType[inputs.Length];
+        for (int i = 0; i < inputs.Length; i++) types[i] = inputs[i].Type;
+        try
+        {
+            return op.InferType(types, attrs);
+        }
+        catch (EngineException)
+        {
+            return null;
+        }
+    }
+
+    [System.Runtime.CompilerServices.InlineArray(2)]
+    private struct TwoTypes
+    {
+        private TensorType _first;
+    }
+
+    /// <summary>
+    /// Frees what an unrecorded op allocated besides its output and the output's tangent: a composite's inner values,
+    /// promotion casts, the JVP rule's work. Nothing can read them (no tape); without this they would live until the
+    /// scope ends, and a loop over a composite op would grow every iteration.
+    /// </summary>
+    private void ReleaseTemporaries(int mark, Tensor output)
+    {
+        var tracked = _scope.Tracked;
+        int count = tracked.Count - mark;
+        if (count <= 1) return; // just the output: the common case costs nothing
+        var made = new Tensor[count];
+        for (int i = 0; i < count; i++) made[i] = tracked[mark + i];
+        foreach (var t in made)
+            if (!ReferenceEquals(t, output) && !ReferenceEquals(t, output.Tangent)) _scope.Release(t);
     }
 
     /// <summary>The node's inputs from <paramref name="start"/> on; number literals become scalars of the dtype their siblings suggest.</summary>

@@ -4,25 +4,28 @@ using AutogradService.Engine.Tensors;
 namespace AutogradService.Engine.Graphs;
 
 /// <summary>
-/// Rough costs of running a plan, for <c>inspect</c> and model listings. FLOPs count one per output element for
+/// Costs of running a plan, for <c>inspect</c> and model listings. FLOPs count one per output element for
 /// elementwise ops, one per input element for reductions, 2·M·N·K for matrix products; a loop body counts once
-/// (the trip count is only known at run time), a branch as its dearer side. Peak bytes follow the plan with
-/// liveness: each value is freed after its last use, inputs and constants stay resident, views cost nothing.
+/// (the trip count is only known at run time), a branch as its dearer side. <see cref="PeakBytes"/> is what an
+/// evaluate run's memory budget measures, inputs included: the interpreter's allocations replayed exactly (see
+/// <see cref="MemoryReplay"/>), in-place reuse, views, literals and freeing after the last use included.
 /// </summary>
-public sealed record PlanEstimates(long Flops, long PeakBytes, long TotalBytes, bool Complete)
+public sealed partial record PlanEstimates(long Flops, long PeakBytes, long TotalBytes, bool Complete)
 {
     /// <summary>
     /// <see cref="TotalBytes"/> is the sum over all values: what a reverse-mode pass keeps alive, since the tape
-    /// holds every intermediate until backward. <see cref="Complete"/> is false when some sizes were unknown
-    /// (those values count as zero) or the plan has loops (counted once).
+    /// holds every intermediate until backward. <see cref="Complete"/> is false when the peak may be off: some
+    /// sizes were unknown (those values count as zero), the plan has loops (one iteration is replayed) or
+    /// composite ops (their inner values are not seen, so the peak is a lower bound).
     /// </summary>
     internal static PlanEstimates Compute(PlannedGraph root)
     {
         var e = Walk(root);
-        return new PlanEstimates(e.Flops, e.Peak, e.Total, e.Complete);
+        var (peak, exact) = MemoryReplay.Peak(root);
+        return new PlanEstimates(e.Flops, peak, e.Total, e.Complete && exact);
     }
 
-    private readonly record struct Costs(long Flops, long Peak, long Total, bool Complete);
+    private readonly record struct Costs(long Flops, long Total, bool Complete);
 
     private static Costs Walk(PlannedGraph g)
     {
@@ -34,29 +37,18 @@ public sealed record PlanEstimates(long Flops, long PeakBytes, long TotalBytes, 
             return 0;
         }
 
-        // Resident for the whole graph: its inputs (a subgraph's are owned by the caller) and constants.
-        long live = 0;
-        if (g.Path.Length == 0) foreach (var t in g.InputTypes) live += Bytes(t);
-        foreach (var (_, c) in g.Graph.ConstantValues) live += c.Type.Shape.ElementCount * c.DType.SizeOf();
-        long peak = live, total = live, flops = 0;
+        long total = 0, flops = 0;
+        if (g.Path.Length == 0) foreach (var t in g.InputTypes) total += Bytes(t);
+        foreach (var (_, c) in g.Graph.ConstantValues) total += c.Type.Shape.ElementCount * c.DType.SizeOf();
 
-        var lastUse = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int k = 0; k < g.Order.Count; k++)
-            foreach (var name in Liveness.ReadsOf(g.Order[k])) lastUse[name] = k;
-        var outputs = new HashSet<string>(g.Graph.Outputs, StringComparer.Ordinal);
-        var produced = new Dictionary<string, long>(StringComparer.Ordinal);
-
-        for (int k = 0; k < g.Order.Count; k++)
+        foreach (var node in g.Order)
         {
-            var node = g.Order[k];
-            long inner = 0;
             switch (node.Kind)
             {
                 case NodeKind.While:
                     var cond = Walk(node.Cond!);
                     var body = Walk(node.Body!);
                     flops += cond.Flops + body.Flops;
-                    inner = Math.Max(cond.Peak, body.Peak);
                     total += cond.Total + body.Total;
                     complete = false;
                     break;
@@ -64,7 +56,6 @@ public sealed record PlanEstimates(long Flops, long PeakBytes, long TotalBytes, 
                     var a = Walk(node.Then!);
                     var b = Walk(node.Else!);
                     flops += Math.Max(a.Flops, b.Flops);
-                    inner = Math.Max(a.Peak, b.Peak);
                     total += Math.Max(a.Total, b.Total);
                     complete &= a.Complete && b.Complete;
                     break;
@@ -72,23 +63,10 @@ public sealed record PlanEstimates(long Flops, long PeakBytes, long TotalBytes, 
                     flops += OpFlops(node, ref complete);
                     break;
             }
-            long outBytes = 0;
             for (int j = 0; j < node.Outputs.Count; j++)
-            {
-                long bytes = node.Op is ViewOp ? 0 : Bytes(node.OutputTypes[j]);
-                produced[node.Outputs[j]] = bytes;
-                outBytes += bytes;
-            }
-            peak = Math.Max(peak, live + inner + outBytes);
-            live += outBytes;
-            total += outBytes;
-            foreach (var name in Liveness.ReadsOf(node))
-            {
-                if (lastUse.GetValueOrDefault(name, -1) == k && !outputs.Contains(name) && produced.Remove(name, out long freed))
-                    live -= freed;
-            }
+                total += node.Op is ViewOp ? 0 : Bytes(node.OutputTypes[j]);
         }
-        return new Costs(flops, peak, total, complete);
+        return new Costs(flops, total, complete);
     }
 
     private static long OpFlops(PlannedNode node, ref bool complete)

@@ -33,6 +33,9 @@ internal sealed class Storage
     public long Bytes { get; }
     public nint Pointer => _pointer;
 
+    /// <summary>How many tensors share these bytes; 1 means one tensor owns them alone (may be written in place).</summary>
+    public int RefCount => Volatile.Read(ref _refs);
+
     public void AddRef() => Interlocked.Increment(ref _refs);
 
     public void Release()

@@ -24,7 +24,7 @@ public sealed class BinaryOp : PrimitiveOp
         _floatOnly = floatOnly;
         Schema = new OpSchema(name, "elementwise", summary,
             [new OpInput("a", Promoted: true, Domain: domainA), new OpInput("b", Promoted: true, Domain: domainB)], [],
-            "broadcast shape of a and b; their promoted dtype", true) { Smooth = smooth };
+            "broadcast shape of a and b; their promoted dtype", true) { Smooth = smooth, InPlaceSafe = true };
     }
 
     public override OpSchema Schema { get; }

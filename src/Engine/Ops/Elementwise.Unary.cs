@@ -27,7 +27,7 @@ public sealed class UnaryOp : PrimitiveOp
         _integers = integers;
         Domain = domain;
         Schema = new OpSchema(name, "elementwise", summary, [new OpInput("x", Domain: domain)], [],
-            "same shape and dtype as x", differentiable) { Smooth = smooth };
+            "same shape and dtype as x", differentiable) { Smooth = smooth, InPlaceSafe = true };
     }
 
     public override OpSchema Schema { get; }

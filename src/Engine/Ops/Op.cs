@@ -36,6 +36,13 @@ public sealed record OpSchema(
 
     /// <summary>False for ops whose derivative jumps (sign, relu at 0, max ties): skipped by second-order checks.</summary>
     public bool Smooth { get; init; } = true;
+
+    /// <summary>
+    /// The kernel may write its output over an input of the output's exact shape and dtype (every element is read
+    /// before the same element is written, and nothing else is read after it). The interpreter uses this to reuse a
+    /// dying input's buffer when nothing is recorded. Only elementwise ops with same-dtype outputs declare it.
+    /// </summary>
+    public bool InPlaceSafe { get; init; }
 }
 
 /// <summary>An input of an <see cref="OpExample"/>: its type, the domain to sample it from, and an index bound.</summary>

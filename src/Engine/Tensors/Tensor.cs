@@ -132,6 +132,9 @@ public sealed unsafe partial class Tensor : IDisposable
         return new Tensor(Scope, shape, DType, _storage);
     }
 
+    /// <summary>True when no other tensor (a view, or the tensor a view was made of) shares this tensor's bytes.</summary>
+    internal bool OwnsStorageAlone => !_disposed && _storage.RefCount == 1;
+
     /// <summary>Gives the storage back (shared storage survives until its last view goes).</summary>
     public void Dispose()
     {

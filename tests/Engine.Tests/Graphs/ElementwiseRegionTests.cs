@@ -91,6 +91,19 @@ public class ElementwiseRegionTests
         Assert.True(plain >= 2 * 4L * n, $"node by node peak {plain}");
     }
 
+    [Theory]
+    [InlineData(Chain, false)]
+    [InlineData("a = sin(m)\nb = a * row\ny = exp(b)", true)]
+    public void InspectsPeakEstimateMatchesTheRun(string program, bool rows)
+    {
+        // Fused (only the root's value is charged) and a region that falls back (a row operand): both as measured.
+        var measured = MemoryTestKit.Run(ProgramParser.Parse(program), s => rows
+            ? new Dictionary<string, Tensor> { ["m"] = Random(s, new Shape(600, 600), 14), ["row"] = Random(s, new Shape(600), 15) }
+            : new Dictionary<string, Tensor> { ["x"] = Random(s, new Shape(1 << 20), 16), ["s"] = s.Scalar(2f) });
+        Assert.True(measured.Estimate.Complete);
+        Assert.Equal(measured.Peak, measured.Estimate.PeakBytes);
+    }
+
     [Fact]
     public void IntermediatesAskedForAreComputedNodeByNode()
     {

@@ -114,7 +114,7 @@ public class PlanCacheTests
         var g = ProgramParser.Parse("a = sin(x)\nb = cos(a)\nc = exp(b)\ns = sum(c)");
         var plan = Plan.Build(g, Types(1000));
         Assert.Equal(4000, plan.Estimates.Flops);          // 3 elementwise x 1000 + a 1000-element reduction
-        Assert.Equal(4000 * 3, plan.Estimates.PeakBytes);     // x resident, plus two live values at the widest point
+        Assert.Equal(4000 * 2 + 4, plan.Estimates.PeakBytes); // x, and a (cos and exp write over it), then the sum
         Assert.Equal(4000 * 4 + 4, plan.Estimates.TotalBytes); // what a tape keeps
         Assert.True(plan.Estimates.Complete);
         Assert.Equal(4, plan.NodeCount);
