@@ -195,7 +195,7 @@ public static class ReverseMode
     /// </summary>
     private static bool AcceptsBroadcastGrad(TapeNode node, bool[] needs)
     {
-        if (node.Op is UnaryOp) return true;
+        if (node.Op.TakesOneElementCotangent) return true;
         if (node.Op is not BinaryOp op ||
             !(ReferenceEquals(op, BinaryOps.Add) || ReferenceEquals(op, BinaryOps.Sub) || ReferenceEquals(op, BinaryOps.Mul) ||
               ReferenceEquals(op, BinaryOps.Div)))

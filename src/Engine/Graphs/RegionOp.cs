@@ -33,6 +33,9 @@ internal sealed class RegionOp : PrimitiveOp
     public override void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output) =>
         RegionRunner.Forward(scope, _region, inputs, output);
 
+    /// <summary>A full sum's one-element cotangent is broadcast per tile (or, expanded, by the expansion's own rules).</summary>
+    internal override bool TakesOneElementCotangent => true;
+
     public override Tensor?[] Vjp(VjpArgs a)
     {
         var needs = new bool[a.Inputs.Length];
@@ -70,9 +73,10 @@ internal sealed class RegionOp : PrimitiveOp
     private Tensor?[] ExpandedVjp(VjpArgs a, bool[] needs)
     {
         var root = Expand(a.Scope, a.Inputs);
+        var seed = a.Grad.Shape == root.Shape ? a.Grad : F.BroadcastTo(a.Grad, root.Shape);
         var wrt = new List<Tensor>();
         for (int i = 0; i < needs.Length; i++) if (needs[i]) wrt.Add(a.Inputs[i]);
-        var grads = ReverseMode.Grad([root], [a.Grad], [.. wrt], new BackwardOptions { CreateGraph = true });
+        var grads = ReverseMode.Grad([root], [seed], [.. wrt], new BackwardOptions { CreateGraph = true });
         var result = new Tensor?[needs.Length];
         for (int i = 0, j = 0; i < needs.Length; i++) if (needs[i]) result[i] = grads[j++];
         return result;
@@ -88,8 +92,8 @@ internal sealed class RegionOp : PrimitiveOp
         var scope = a.Scope;
         var inputs = a.Inputs;
         var output = a.Output;
-        // Reverse mode hands this op its cotangent in the output's shape (it accepts no kept one-element one).
-        var grad = a.Grad.Shape == output.Shape ? a.Grad : F.BroadcastTo(a.Grad, output.Shape);
+        var grad = a.Grad;
+        bool oneElement = grad.Shape != output.Shape; // a kept one-element cotangent: broadcast per tile
         long n = output.ElementCount;
         int size = output.DType.SizeOf();
         var result = new Tensor?[inputs.Length];
@@ -104,13 +108,24 @@ internal sealed class RegionOp : PrimitiveOp
                 using var tileScope = RegionRunner.TileScope(scope, record: true);
                 var tiles = new TileInputs(tileScope, _region, inputs);
                 var wrt = new List<Tensor>();
+                Tensor? one = null;
+                if (oneElement)
+                {
+                    one = tileScope.Allocate(Shape.Scalar, grad.DType);
+                    grad.Bytes().CopyTo(one.Bytes());
+                }
                 for (int tile = first; tile < end; tile++)
                 {
                     scope.ThrowIfCancelled();
                     var (start, length) = tiles.Load(tile, n, needs);
                     var root = tiles.RunMembers();
-                    var seed = tileScope.Allocate(root.Shape, grad.DType);
-                    new ReadOnlySpan<byte>((byte*)grad.Pointer + start * size, length * size).CopyTo(seed.Bytes());
+                    Tensor seed;
+                    if (one is not null) seed = F.BroadcastTo(one, root.Shape);
+                    else
+                    {
+                        seed = tileScope.Allocate(root.Shape, grad.DType);
+                        new ReadOnlySpan<byte>((byte*)grad.Pointer + start * size, length * size).CopyTo(seed.Bytes());
+                    }
                     wrt.Clear();
                     for (int i = 0; i < inputs.Length; i++) if (needs[i]) wrt.Add(tiles.Tiles[i]!);
                     var grads = ReverseMode.Grad([root], [seed], [.. wrt]);

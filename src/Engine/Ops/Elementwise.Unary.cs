@@ -101,6 +101,8 @@ public sealed class UnaryOp : PrimitiveOp
         return partner;
     }
 
+    internal override bool TakesOneElementCotangent => true;
+
     public override Tensor?[] Vjp(VjpArgs a) => [Scale(a.Grad, a.Inputs[0], a.Output, SavedDerivative(a))];
 
     public override Tensor? Jvp(JvpArgs a) => a.Tangents[0] is { } t ? Scale(t, a.Inputs[0], a.Output, null) : null;

@@ -112,6 +112,12 @@ public abstract class PrimitiveOp : Op
     }
 
     /// <summary>
+    /// Whether the VJP takes a one-element cotangent standing for its broadcast to the output's shape (a full sum's),
+    /// sparing reverse mode a pass and a buffer. Elementwise unary rules do; binary ones are judged by reverse mode.
+    /// </summary>
+    internal virtual bool TakesOneElementCotangent => false;
+
+    /// <summary>
     /// Input cotangents from the output cotangent, written with tensor ops (<see cref="F"/>) so the backward pass can
     /// itself be recorded. Null means zero. A result may have the broadcast shape; the engine sums it back.
     /// </summary>
