@@ -259,6 +259,28 @@ public class FusedRegionGradientTests
     }
 
     [Fact]
+    public void AGradientTooBigForTheTapeSucceedsFused()
+    {
+        const int n = 1 << 19;
+        const long limit = 24L * n; // six float32 tensors: x, the output, x's gradient fit; nine intermediates do not
+        using (var scope = new ExecutionScope(new ScopeOptions { MemoryLimitBytes = limit }))
+        {
+            var x = F.RandomUniform(scope, new Shape(n), 19, -3, 3).RequireGrad();
+            var e = Assert.Throws<EngineException>(() => Gradient(x, scope.Scalar(1f).RequireGrad(), fuse: false));
+            Assert.Equal(ErrorCodes.MemoryLimitExceeded, e.Code);
+        }
+        using (var scope = new ExecutionScope(new ScopeOptions { MemoryLimitBytes = limit }))
+        {
+            var x = F.RandomUniform(scope, new Shape(n), 19, -3, 3).RequireGrad();
+            var (grads, _, nodes) = Gradient(x, scope.Scalar(1f).RequireGrad(), fuse: true);
+            Assert.Equal(1, nodes);
+            double v = x.ToArray<float>()[5];
+            double expected = (Math.Cos(v) * Math.Exp(-v * v) - 2 * v * Math.Sin(v) * Math.Exp(-v * v) + 1 - Math.Pow(Math.Tanh(v), 2)) / 3;
+            Assert.Equal(expected, grads[0].ToArray<float>()[5], 5);
+        }
+    }
+
+    [Fact]
     public void SecondDerivativesExpandTheRegion()
     {
         using var scope = new ExecutionScope();
