@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Side by side: every workload of the performance issue in our engine and in PyTorch, in the same run, at 1 and 2
-# threads. Prints a table (ratio = PyTorch ms / ours ms, > 1 means we are faster) and writes bench/results/latest.json
-# (plus latest.meta.json: when, where, which mode).
+# Side by side: every workload of the performance issue (and two plan runs, P1 and P2) in our engine and in PyTorch,
+# in the same run, at 1 and 2 threads. Prints a table (ratio = PyTorch ms / ours ms, > 1 means we are faster) and
+# writes bench/results/latest.json (plus latest.meta.json: when, where, which mode).
 #
 #   bench/compare.sh            full run (several minutes)
 #   bench/compare.sh --quick    fewer iterations, under 3 minutes on an idle machine
@@ -24,7 +24,7 @@ for arg in "$@"; do
   esac
 done
 
-WORKLOADS="${WORKLOADS:-W1 W2 W3 W4 W5 W6 W7}"
+WORKLOADS="${WORKLOADS:-W1 W2 W3 W4 W5 W6 W7 P1 P2}"
 THREADS="${THREADS:-1 2}"
 PYTHON=/usr/bin/python3
 RESULTS="$ROOT/bench/results"
@@ -44,12 +44,12 @@ settings() {
   if [[ $QUICK == 1 ]]; then
     case "$1" in
       W1) echo "400 20 0.3 3" ;; W2) echo "100 10 0.3 3" ;; W3) echo "20 3 0.2 2" ;; W4) echo "3 0 0 1" ;;
-      W5) echo "5 1 0 1" ;; W6) echo "7 2 0 2" ;; W7) echo "20 3 0.2 2" ;;
+      W5) echo "5 1 0 1" ;; W6) echo "7 2 0 2" ;; W7) echo "20 3 0.2 2" ;; P1|P2) echo "3 1 0 1" ;;
     esac
   else
     case "$1" in
       W1) echo "5000 200 2 5" ;; W2) echo "1000 50 2 5" ;; W3) echo "200 10 1 3" ;; W4) echo "10 2 0 2" ;;
-      W5) echo "30 3 0 2" ;; W6) echo "50 5 0.5 3" ;; W7) echo "200 10 1 3" ;;
+      W5) echo "30 3 0 2" ;; W6) echo "50 5 0.5 3" ;; W7) echo "200 10 1 3" ;; P1|P2) echo "15 2 0 2" ;;
     esac
   fi
 }
@@ -105,6 +105,7 @@ def note_of(ours, peer):
     if ours.get("variant"): notes.append("ours: " + ours["variant"])
     if peer.get("variant") and peer.get("variant") != ours.get("variant"): notes.append("peer: " + peer["variant"])
     if (ours.get("input_copy_ms") or 0) >= 0.001: notes.append("ours incl. input copy %.3g ms" % ours["input_copy_ms"])
+    if ours.get("unfused_ms"): notes.append("ours node by node %.4g ms" % ours["unfused_ms"])
     return "; ".join(notes)
 
 latest, lines = {}, []

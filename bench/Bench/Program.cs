@@ -14,7 +14,7 @@ public static class Program
             return Timing.Run(args);
 
         Type[] suites = [typeof(W1Tiny), typeof(W2ControlFlow), typeof(W3Mlp), typeof(W4ElementwiseChain),
-            typeof(W5MatMul), typeof(W6SecondDerivative), typeof(W7Jacobian)];
+            typeof(W5MatMul), typeof(W6SecondDerivative), typeof(W7Jacobian), typeof(PlanRuns)];
         if (OptionalOps.MatMul is null)
         {
             Console.WriteLine("note: F.MatMul is not in this engine yet; W3, W5 and W7 are left out");

@@ -46,3 +46,28 @@ public class W6SecondDerivative() : WorkloadSuite(new SecondDerivative());
 
 [MemoryDiagnoser]
 public class W7Jacobian() : WorkloadSuite(new TanhJacobian());
+
+/// <summary>P1/P2, fused (the service's default) and node by node.</summary>
+[MemoryDiagnoser]
+public class PlanRuns
+{
+    private PlanEvaluate _workload = null!;
+
+    [Params("P1", "P2")]
+    public string Id { get; set; } = "P1";
+
+    [Params(true, false)]
+    public bool Fuse { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _workload = Id == "P1" ? PlanEvaluate.W4Function() : PlanEvaluate.Arithmetic();
+        _workload.Setup();
+        _workload.Check();
+        _workload.Fuse = Fuse;
+    }
+
+    [Benchmark]
+    public double Call() => _workload.Run();
+}

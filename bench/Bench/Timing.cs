@@ -31,7 +31,7 @@ internal static class Timing
             }
         }
         var workload = Array.Find(Workload.All(size), w => w.Id == id)
-            ?? throw new ArgumentException($"unknown workload '{id}' (W1..W7)");
+            ?? throw new ArgumentException($"unknown workload '{id}' (W1..W7, P1, P2)");
 
         using var json = new Utf8JsonWriter(Console.OpenStandardOutput());
         json.WriteStartObject();
@@ -80,6 +80,21 @@ internal static class Timing
             json.WriteNumber("managed_bytes", bytes / times.Length);
             // Part of every call: copying the inputs into the call's fresh scope (0 for W1/W2, which create theirs).
             json.WriteNumber("input_copy_ms", Math.Round(Median(copies), 6));
+            if (workload is PlanEvaluate plan)
+            {
+                // The same plan node by node, same process, same warm-up rule: what fusion is worth.
+                plan.Fuse = false;
+                watch.Restart();
+                for (int n = 0; n < warmup || watch.Elapsed.TotalSeconds < warmupSeconds; n++) plan.Run();
+                var unfused = new double[times.Length];
+                for (int n = 0; n < unfused.Length; n++)
+                {
+                    long start = Stopwatch.GetTimestamp();
+                    plan.Run();
+                    unfused[n] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                }
+                json.WriteNumber("unfused_ms", Math.Round(Median(unfused), 6));
+            }
         }
         if (workload.Variant.Length > 0) json.WriteString("variant", workload.Variant);
         json.WriteEndObject();

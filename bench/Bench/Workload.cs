@@ -69,7 +69,7 @@ internal abstract class Workload
         return data;
     }
 
-    /// <summary>All workloads, in the order; <paramref name="w4Elements"/> overrides W4's size (quick runs).</summary>
+    /// <summary>All workloads, the in its order, then the plan runs; <paramref name="w4Elements"/> overrides W4's size (quick runs).</summary>
     public static Workload[] All(int? w4Elements = null) =>
     [
         new TinyDot(),
@@ -79,5 +79,7 @@ internal abstract class Workload
         new MatMulSum(),
         new SecondDerivative(),
         new TanhJacobian(),
+        PlanEvaluate.W4Function(),
+        PlanEvaluate.Arithmetic(),
     ];
 }

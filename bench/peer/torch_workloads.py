@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The peer's half of bench/compare.sh: the issue's workloads W1-W7 in PyTorch, timed like the engine's
+"""The peer's half of bench/compare.sh: the issue's workloads W1-W7 (and the plan runs' P1, P2) in PyTorch, timed like the engine's
 `--workload` mode (median of k calls after a warm-up), printing one JSON line {"workload": ..., "ms": ...}.
 
 Run with Debian's PyTorch: /usr/bin/python3 bench/peer/torch_workloads.py --workload W3 --threads 1 --iterations 20
@@ -144,11 +144,29 @@ class TanhJacobian:
         assert torch.allclose(self.run(), (1 - t * t)[:, None] * self.w, atol=1e-5)
 
 
+class PlanEvaluate:
+    """P1/P2: the plan-run workloads' functions, forward only (torch.no_grad()), 10M elements."""
+
+    def __init__(self, f):
+        self.x = uniform((10_000_000,), -3, 3, 71)
+        self.f = f
+
+    def run(self):
+        with torch.no_grad():
+            return self.f(self.x)
+
+    def check(self):
+        x = self.x[:4].double()
+        assert torch.allclose(self.run()[:4].double(), self.f(x), atol=1e-5)
+
+
 def make(workload, size):
     return {
         "W1": TinyDot, "W2": ControlFlow, "W3": Mlp, "W4": lambda: ElementwiseChain(size),
         "W5": MatMulSum, "W6": SecondDerivative, "W7": TanhJacobian,
         "W7-rows": lambda: TanhJacobian(vectorize=False),
+        "P1": lambda: PlanEvaluate(lambda x: torch.sin(x) * torch.exp(-x * x) + torch.tanh(x)),
+        "P2": lambda: PlanEvaluate(lambda x: (x * 2 + 1) * x - x / 3),
     }[workload]()
 
 

@@ -16,8 +16,8 @@ public sealed record RunOptions
     /// <summary>Keep and return every top-level value.</summary>
     public bool AllIntermediates { get; init; }
 
-    /// <summary>Whether runs may fuse elementwise regions (tests turn it off to compare).</summary>
-    internal bool Fuse { get; init; } = true;
+    /// <summary>Whether runs may fuse elementwise regions (default); false runs every node on its own, for comparison.</summary>
+    public bool Fuse { get; init; } = true;
 
     /// <summary>Fuse recorded regions even when the tape has room for their values (tests of the fused VJP).</summary>
     internal bool AlwaysFuseRecorded { get; init; }
