@@ -119,8 +119,12 @@ public sealed class ExecutionScope : IDisposable
     internal void Track(Tensor tensor)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        tensor.Serial = NextSerial++;
         _tensors.Add(tensor);
     }
+
+    /// <summary>The serial the next tensor gets: a tensor made after this point has one at least this large.</summary>
+    internal long NextSerial { get; private set; }
 
     /// <summary>Releases tensors the caller no longer needs (session rebinding); compacts the tracking list now and then.</summary>
     public void Release(Tensor tensor)

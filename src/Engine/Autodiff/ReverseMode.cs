@@ -124,13 +124,15 @@ public static class ReverseMode
         var grads = pass.Grads;
         if (outputs.Length == 0) return grads;
         var scope = outputs[0].Scope;
+        // Without create_graph nothing outside this pass can see its cotangents: each is freed once nothing needs it.
+        pass.Begin(scope, release: !options.CreateGraph);
 
         using (scope.GradMode(options.CreateGraph))
         {
             for (int i = 0; i < outputs.Length; i++)
             {
                 var seed = SeedFor(outputs[i], seeds is not null && i < seeds.Length ? seeds[i] : null, options);
-                Accumulate(grads, outputs[i], seed);
+                Accumulate(pass, outputs[i], seed);
             }
         }
 
@@ -141,6 +143,7 @@ public static class ReverseMode
         {
             scope.ThrowIfCancelled();
             var inputs = node.Inputs;
+            int mark = scope.Tracked.Count;
             if (grads.TryGetValue(node.Output, out var grad))
             {
                 var needs = pass.Needs(inputs.Length);
@@ -159,8 +162,11 @@ public static class ReverseMode
                 for (int i = 0; i < inputs.Length; i++)
                 {
                     if (needs[i] && i < inputGrads.Length && inputGrads[i] is { } g)
-                        Accumulate(grads, inputs[i], ConformOrKeepScalar(g, inputs[i].Type));
+                        Accumulate(pass, inputs[i], ConformOrKeepScalar(g, inputs[i].Type));
                 }
+                // The node's cotangent is final and read by no one else now, unless it was asked for.
+                if (wanted is null || !wanted.Contains(node.Output)) pass.Drop(node.Output);
+                pass.Sweep(mark);
             }
             foreach (var input in inputs)
             {
@@ -225,9 +231,19 @@ public static class ReverseMode
         return seed.DType == output.DType ? seed : F.Cast(seed, output.DType);
     }
 
-    private static void Accumulate(Dictionary<Tensor, Tensor> grads, Tensor target, Tensor grad)
+    private static void Accumulate(Pass pass, Tensor target, Tensor grad)
     {
-        grads[target] = grads.TryGetValue(target, out var existing) ? F.Add(existing, grad) : grad;
+        var grads = pass.Grads;
+        if (!grads.TryGetValue(target, out var existing))
+        {
+            grads[target] = grad;
+            pass.Hold(grad);
+            return;
+        }
+        var sum = F.Add(existing, grad);
+        grads[target] = sum;
+        pass.Hold(sum);
+        pass.Unhold(existing);
     }
 
     /// <summary>Every node the outputs depend on, latest first, and how many recorded uses each input has.</summary>
@@ -270,6 +286,68 @@ public static class ReverseMode
         public readonly List<TapeNode> Nodes = [];
         public readonly Stack<TapeNode> Stack = new();
 
+        // Liveness of cotangents: how many entries of Grads hold each tensor. A tensor this pass made that no entry
+        // holds (a rule's temporary, a summand, a cotangent already sent on) is freed at once when releasing is on.
+        private readonly Dictionary<Tensor, int> _holders = new(ReferenceEqualityComparer.Instance);
+        private readonly HashSet<Tensor> _keep = new(ReferenceEqualityComparer.Instance);
+        private readonly List<Tensor> _dead = [];
+        private ExecutionScope? _scope;
+        private long _start;
+        private bool _release;
+
+        public void Begin(ExecutionScope scope, bool release)
+        {
+            _scope = scope;
+            _start = scope.NextSerial;
+            _release = release;
+        }
+
+        public void Hold(Tensor t) => _holders[t] = _holders.GetValueOrDefault(t) + 1;
+
+        public void Unhold(Tensor t)
+        {
+            if (!_holders.TryGetValue(t, out int n)) return;
+            if (n > 1)
+            {
+                _holders[t] = n - 1;
+                return;
+            }
+            _holders.Remove(t);
+            if (Releasable(t)) _scope!.Release(t);
+        }
+
+        /// <summary>Removes <paramref name="value"/>'s cotangent from the pass (freed if nothing else holds it).</summary>
+        public void Drop(Tensor value)
+        {
+            if (_release && Grads.Remove(value, out var g)) Unhold(g);
+        }
+
+        /// <summary>
+        /// Frees what the scope made since <paramref name="mark"/> (a rule's temporaries) except held cotangents and
+        /// the tangents riding on them (forward-over-reverse).
+        /// </summary>
+        public void Sweep(int mark)
+        {
+            if (!_release) return;
+            var tracked = _scope!.Tracked;
+            if (tracked.Count - mark <= 0) return;
+            _keep.Clear();
+            for (int i = mark; i < tracked.Count; i++)
+            {
+                if (!_holders.ContainsKey(tracked[i])) continue;
+                for (var t = tracked[i].Tangent; t is not null; t = t.Tangent) _keep.Add(t);
+            }
+            for (int i = mark; i < tracked.Count; i++)
+            {
+                var t = tracked[i];
+                if (!_holders.ContainsKey(t) && !_keep.Contains(t) && Releasable(t)) _dead.Add(t);
+            }
+            foreach (var t in _dead) _scope.Release(t);
+            _dead.Clear();
+        }
+
+        private bool Releasable(Tensor t) => _release && !t.IsDisposed && t.Serial >= _start && t.TapeUses == 0 && t.GradFn is null;
+
         /// <summary>A flag per input of the node being processed (reused: rules read it only while they run).</summary>
         public bool[] Needs(int count)
         {
@@ -289,6 +367,8 @@ public static class ReverseMode
             // A huge pass would pin its tables' capacity to the thread: let those go.
             if (pass.Nodes.Count > 4096) return;
             pass.Grads.Clear();
+            pass._holders.Clear();
+            pass._scope = null;
             pass.Uses.Clear();
             pass.Wanted.Clear();
             pass.Seen.Clear();

@@ -33,6 +33,9 @@ public sealed unsafe partial class Tensor : IDisposable
     public long ByteCount => ElementCount * DType.SizeOf();
     public bool IsDisposed => _disposed;
 
+    /// <summary>Creation order within the scope (see <see cref="ExecutionScope.NextSerial"/>).</summary>
+    internal long Serial { get; set; }
+
     /// <summary>A name for diagnostics and for intermediates a caller asks about.</summary>
     public string? Name { get; set; }
 
