@@ -301,6 +301,20 @@ public class FusedRegionGradientTests
     }
 
     [Fact]
+    public void ARecordedRegionsValueStaysReadableForLaterRules()
+    {
+        // y is read again by mul's VJP after the region's last use in the run: the tape must keep it.
+        using var scope = new ExecutionScope();
+        var x = F.RandomUniform(scope, new Shape(300_000), 20, -2, 2).RequireGrad();
+        var inputs = new Dictionary<string, Tensor> { ["x"] = x };
+        var plan = GraphFunctions.Prepare(ProgramParser.Parse("a = sin(x)\nb = a * 2\ny = tanh(b)\nw = y * y\nz = sum(w)"), inputs);
+        var z = Interpreter.Run(scope, plan, inputs, new RunOptions { AlwaysFuseRecorded = true }).Outputs["z"];
+        var g = AutogradService.Engine.Autodiff.ReverseMode.Grad(z, x).ToArray<float>();
+        double v = x.ToArray<float>()[3], t = Math.Tanh(2 * Math.Sin(v));
+        Assert.Equal(2 * t * (1 - t * t) * 2 * Math.Cos(v), g[3], 4);
+    }
+
+    [Fact]
     public void ForwardModeThroughARegionOpMatchesItsOps()
     {
         // Runs never give a region op tangents (they run its members instead), but its JVP rule must still be right.
