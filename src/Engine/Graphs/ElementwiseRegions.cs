@@ -182,11 +182,16 @@ internal static class RegionRunner
         return type;
     }
 
-    /// <summary>Splits the tiles of <paramref name="n"/> elements over the engine's threads and runs <paramref name="range"/> on each share.</summary>
-    internal static void ForTiles(long n, Action<int, int, int> range)
+    /// <summary>How many workers share a region of <paramref name="n"/> elements: the engine's threads, a share of at least half the threshold each.</summary>
+    internal static int Workers(long n) => Math.Max(1, Math.Min(EngineThreads.Count, (int)Math.Min(int.MaxValue, n / (MinElements / 2))));
+
+    /// <summary>
+    /// Splits the tiles of <paramref name="n"/> elements over <paramref name="workers"/> (from <see cref="Workers"/>,
+    /// read once by the caller) and runs <paramref name="range"/>(worker, first tile, end tile) on each share.
+    /// </summary>
+    internal static void ForTiles(long n, int workers, Action<int, int, int> range)
     {
         int tiles = (int)((n + TileElements - 1) / TileElements);
-        int workers = Math.Min(EngineThreads.Count, Math.Max(1, (int)(n / (MinElements / 2))));
         if (workers <= 1)
         {
             range(0, 0, tiles);
@@ -217,7 +222,7 @@ internal static class RegionRunner
     internal static void Forward(ExecutionScope scope, ElementwiseRegion region, ReadOnlySpan<Tensor> inputs, Tensor output)
     {
         var args = inputs.ToArray();
-        ForTiles(output.ElementCount, (_, first, end) => RunTiles(scope, region, args, output, first, end));
+        ForTiles(output.ElementCount, Workers(output.ElementCount), (_, first, end) => RunTiles(scope, region, args, output, first, end));
     }
 
     private static unsafe void RunTiles(ExecutionScope scope, ElementwiseRegion region, Tensor[] inputs, Tensor output, int firstTile, int endTile)

@@ -1,5 +1,4 @@
 using AutogradService.Engine.Autodiff;
-using AutogradService.Engine.Kernels.Cpu;
 using AutogradService.Engine.Ops;
 using AutogradService.Engine.Tensors;
 
@@ -101,8 +100,9 @@ internal sealed class RegionOp : PrimitiveOp
         {
             for (int i = 0; i < inputs.Length; i++)
                 if (needs[i] && inputs[i].ElementCount != 1) result[i] = scope.Allocate(inputs[i].Type);
-            var scalarSums = new double[Math.Max(1, EngineThreads.Count), inputs.Length];
-            RegionRunner.ForTiles(n, (worker, first, end) =>
+            int workers = RegionRunner.Workers(n);
+            var scalarSums = new double[workers, inputs.Length];
+            RegionRunner.ForTiles(n, workers, (worker, first, end) =>
             {
                 if (first >= end) return;
                 using var tileScope = RegionRunner.TileScope(scope, record: true);
