@@ -108,7 +108,12 @@ public static class Dispatcher
     {
         output.RequiresGrad = true;
         output.GradFn = new TapeNode(op, inputs, attrs, output);
-        foreach (var input in inputs) input.TapeUses++;
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            inputs[i].TapeUses++;
+            if (op.VjpReadsInput(i)) inputs[i].DataUses++;
+        }
+        if (op.VjpReadsOutput) output.DataUses++;
         if (saved is not null) output.GradFn.Save(saved);
     }
 

@@ -44,6 +44,7 @@ public sealed class TapeNode
     {
         Saved = saved;
         saved.TapeUses++;
+        saved.DataUses++;
     }
 
     /// <summary>True once a backward pass without retain_graph has run through this node.</summary>
@@ -58,9 +59,18 @@ public sealed class TapeNode
     internal void Free()
     {
         if (_inputs is null) return;
-        foreach (var input in _inputs) input.TapeUses--;
+        for (int i = 0; i < _inputs.Length; i++)
+        {
+            _inputs[i].TapeUses--;
+            if (Op.VjpReadsInput(i)) _inputs[i].DataUses--;
+        }
+        if (Op.VjpReadsOutput) Output.DataUses--;
         _inputs = null;
-        if (Saved is { } saved) saved.TapeUses--;
+        if (Saved is { } saved)
+        {
+            saved.TapeUses--;
+            saved.DataUses--;
+        }
         Saved = null;
     }
 

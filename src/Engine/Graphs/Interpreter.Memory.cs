@@ -29,8 +29,8 @@ public sealed partial class Interpreter
         }
         var root = g.Order[region.Root];
         output.Name = root.Outputs[0];
-        // As for any op: only an unrecorded value may be freed early (a recorded region's output is on the tape).
-        if (!_scope.GradEnabled) _releasable.Add(output);
+        // As for any op: an unrecorded value is freed after its last read, a recorded one only if no rule reads it.
+        (_scope.GradEnabled ? _recorded : _releasable).Add(output);
         frame.Values[root.Outputs[0]] = output;
         Bind(output);
         foreach (int k in region.Members)

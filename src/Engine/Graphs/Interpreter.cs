@@ -52,6 +52,8 @@ public sealed partial class Interpreter
     // this run created it unrecorded. Caller inputs, constants and literals are never released.
     private readonly Dictionary<Tensor, int> _refs = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<Tensor> _releasable = new(ReferenceEqualityComparer.Instance);
+    // Values this run recorded: at their last read their bytes go if no recorded rule reads them (the tape keeps the object).
+    private readonly HashSet<Tensor> _recorded = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<Tensor> _pinned = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<HostTensor, Tensor> _constants = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<(long Bits, DType DType), Tensor> _literals = new();
@@ -210,8 +212,8 @@ public sealed partial class Interpreter
                 : e.At(node.Path, node.OpName);
         }
         if (!recording) ReleaseTemporaries(mark, output);
-        // Only a tensor this run made while nothing was recorded may be freed early: the tape keeps the rest.
-        if (!recording && !_refs.ContainsKey(output) && !_pinned.Contains(output)) _releasable.Add(output);
+        // A tensor this run made may be freed after its last read: whole when unrecorded, else only if no rule reads it.
+        if (!_refs.ContainsKey(output) && !_pinned.Contains(output)) (recording ? _recorded : _releasable).Add(output);
         output.Name ??= node.Outputs[0];
         frame.Values[node.Outputs[0]] = output;
         Bind(output);
@@ -288,6 +290,6 @@ public sealed partial class Interpreter
             return;
         }
         _refs.Remove(t);
-        if (_releasable.Remove(t)) _scope.Release(t);
+        if (_releasable.Remove(t) || (_recorded.Remove(t) && t.DataUses == 0)) _scope.Release(t);
     }
 }

@@ -14,10 +14,13 @@ public sealed class BinaryOp : PrimitiveOp
     private readonly Func<VjpArgs, Tensor?[]> _vjp;
     private readonly Func<JvpArgs, Tensor?> _jvp;
     private readonly bool _floatOnly;
+    private readonly BinaryReads _reads;
 
     internal BinaryOp(string name, BinaryKernel kernel, string summary, Func<VjpArgs, Tensor?[]> vjp, Func<JvpArgs, Tensor?> jvp,
-        InputDomain domainA = InputDomain.Any, InputDomain domainB = InputDomain.Any, bool floatOnly = false, bool smooth = true)
+        InputDomain domainA = InputDomain.Any, InputDomain domainB = InputDomain.Any, bool floatOnly = false, bool smooth = true,
+        BinaryReads reads = BinaryReads.A | BinaryReads.B | BinaryReads.Output)
     {
+        _reads = reads;
         _kernel = kernel;
         _vjp = vjp;
         _jvp = jvp;
@@ -61,7 +64,21 @@ public sealed class BinaryOp : PrimitiveOp
 
     public override Tensor?[] Vjp(VjpArgs args) => _vjp(args);
 
+    internal override bool VjpReadsInput(int input) => (_reads & (input == 0 ? BinaryReads.A : BinaryReads.B)) != 0;
+
+    internal override bool VjpReadsOutput => (_reads & BinaryReads.Output) != 0;
+
     public override Tensor? Jvp(JvpArgs args) => _jvp(args);
+}
+
+/// <summary>Which values a binary op's rule reads (see <see cref="PrimitiveOp.VjpReadsInput"/>).</summary>
+[Flags]
+internal enum BinaryReads
+{
+    None = 0,
+    A = 1,
+    B = 2,
+    Output = 4,
 }
 
 /// <summary>The arithmetic ops and their derivative rules.</summary>
@@ -69,20 +86,21 @@ public static class BinaryOps
 {
     public static readonly BinaryOp Add = new("add", BinaryKernel.Add, "a + b",
         v => [v.Grad, v.Grad],
-        j => Sum(j.Tangents[0], j.Tangents[1]));
+        j => Sum(j.Tangents[0], j.Tangents[1]), reads: BinaryReads.None);
 
     public static readonly BinaryOp Sub = new("sub", BinaryKernel.Sub, "a - b",
         v => [v.Grad, v.NeedsGrad(1) ? -v.Grad : null],
-        j => j.Tangents[1] is { } tb ? (j.Tangents[0] is { } ta ? ta - tb : -tb) : j.Tangents[0]);
+        j => j.Tangents[1] is { } tb ? (j.Tangents[0] is { } ta ? ta - tb : -tb) : j.Tangents[0], reads: BinaryReads.None);
 
     public static readonly BinaryOp Mul = new("mul", BinaryKernel.Mul, "a * b",
         v => [v.NeedsGrad(0) ? v.Grad * v.Inputs[1] : null, v.NeedsGrad(1) ? v.Grad * v.Inputs[0] : null],
-        j => Sum(j.Tangents[0] is { } ta ? ta * j.Inputs[1] : null, j.Tangents[1] is { } tb ? j.Inputs[0] * tb : null));
+        j => Sum(j.Tangents[0] is { } ta ? ta * j.Inputs[1] : null, j.Tangents[1] is { } tb ? j.Inputs[0] * tb : null),
+        reads: BinaryReads.A | BinaryReads.B);
 
     public static readonly BinaryOp Div = new("div", BinaryKernel.Div, "a / b",
         v => [v.NeedsGrad(0) ? v.Grad / v.Inputs[1] : null, v.NeedsGrad(1) ? -v.Grad * v.Output / v.Inputs[1] : null],
         j => Sum(j.Tangents[0], j.Tangents[1] is { } tb ? -(j.Output * tb) : null) is { } n ? n / j.Inputs[1] : null,
-        domainB: InputDomain.NonZero, floatOnly: true);
+        domainB: InputDomain.NonZero, floatOnly: true, reads: BinaryReads.B | BinaryReads.Output);
 
     public static readonly BinaryOp Pow = new("pow", BinaryKernel.Pow, "a ** b",
         v => [v.NeedsGrad(0) ? v.Grad * PowBase(v.Inputs[0], v.Inputs[1]) : null,

@@ -14,14 +14,16 @@ public sealed class UnaryOp : PrimitiveOp
     private readonly Func<Tensor, Tensor, Tensor?>? _derivative;
     private readonly bool _integers;
     private readonly bool _negated;
+    private readonly Reads _reads;
 
     /// <param name="derivative">dy/dx from (x, y); null result means zero. A null function marks the op linear in a sign flip (neg).</param>
     /// <param name="negated">The derivative is minus what <paramref name="derivative"/> returns.</param>
     internal UnaryOp(string name, UnaryKernel kernel, string summary, Func<Tensor, Tensor, Tensor?>? derivative,
         InputDomain domain = InputDomain.Any, bool smooth = true, bool integers = false, bool differentiable = true,
-        bool negated = false)
+        bool negated = false, Reads reads = Reads.X | Reads.Y)
     {
         _kernel = kernel;
+        _reads = reads;
         _negated = negated;
         _derivative = derivative;
         _integers = integers;
@@ -103,6 +105,10 @@ public sealed class UnaryOp : PrimitiveOp
 
     internal override bool TakesOneElementCotangent => true;
 
+    internal override bool VjpReadsInput(int input) => (_reads & Reads.X) != 0;
+
+    internal override bool VjpReadsOutput => (_reads & Reads.Y) != 0;
+
     public override Tensor?[] Vjp(VjpArgs a) => [Scale(a.Grad, a.Inputs[0], a.Output, SavedDerivative(a))];
 
     public override Tensor? Jvp(JvpArgs a) => a.Tangents[0] is { } t ? Scale(t, a.Inputs[0], a.Output, null) : null;
@@ -137,27 +143,37 @@ public sealed class UnaryOp : PrimitiveOp
         v.Rank <= d.Rank && v.ToScalar() == 1.0;
 }
 
+/// <summary>Which values a unary op's derivative reads: x, y (the output), both or neither.</summary>
+[Flags]
+internal enum Reads
+{
+    None = 0,
+    X = 1,
+    Y = 2,
+}
+
 /// <summary>The unary ops, each with its kernel and derivative.</summary>
 public static class UnaryOps
 {
-    public static readonly UnaryOp Neg = new("neg", UnaryKernel.Neg, "-x", null, integers: true);
-    public static readonly UnaryOp Abs = new("abs", UnaryKernel.Abs, "|x|", (x, y) => F.Sign(x), smooth: false, integers: true);
-    public static readonly UnaryOp Exp = new("exp", UnaryKernel.Exp, "e^x", (x, y) => y);
-    public static readonly UnaryOp Log = new("log", UnaryKernel.Log, "natural logarithm", (x, y) => F.Reciprocal(x), InputDomain.Positive);
-    public static readonly UnaryOp Log1p = new("log1p", UnaryKernel.Log1p, "log(1 + x), exact near 0", (x, y) => F.Reciprocal(x + 1.0), InputDomain.Positive);
-    public static readonly UnaryOp Expm1 = new("expm1", UnaryKernel.Expm1, "e^x - 1, exact near 0", (x, y) => y + 1.0);
-    public static readonly UnaryOp Sqrt = new("sqrt", UnaryKernel.Sqrt, "square root", (x, y) => 0.5 / y, InputDomain.Positive);
+    public static readonly UnaryOp Neg = new("neg", UnaryKernel.Neg, "-x", null, integers: true, reads: Reads.None);
+    public static readonly UnaryOp Abs = new("abs", UnaryKernel.Abs, "|x|", (x, y) => F.Sign(x), smooth: false, integers: true, reads: Reads.X);
+    public static readonly UnaryOp Exp = new("exp", UnaryKernel.Exp, "e^x", (x, y) => y, reads: Reads.Y);
+    public static readonly UnaryOp Log = new("log", UnaryKernel.Log, "natural logarithm", (x, y) => F.Reciprocal(x), InputDomain.Positive, reads: Reads.X);
+    public static readonly UnaryOp Log1p = new("log1p", UnaryKernel.Log1p, "log(1 + x), exact near 0", (x, y) => F.Reciprocal(x + 1.0), InputDomain.Positive, reads: Reads.X);
+    public static readonly UnaryOp Expm1 = new("expm1", UnaryKernel.Expm1, "e^x - 1, exact near 0", (x, y) => y + 1.0, reads: Reads.Y);
+    public static readonly UnaryOp Sqrt = new("sqrt", UnaryKernel.Sqrt, "square root", (x, y) => 0.5 / y, InputDomain.Positive, reads: Reads.Y);
     public static readonly UnaryOp Rsqrt = new("rsqrt", UnaryKernel.Rsqrt, "1 / sqrt(x)", (x, y) => -0.5 * y / x, InputDomain.Positive);
-    public static readonly UnaryOp Square = new("square", UnaryKernel.Square, "x * x", (x, y) => 2.0 * x, integers: true);
-    public static readonly UnaryOp Reciprocal = new("reciprocal", UnaryKernel.Reciprocal, "1 / x", (x, y) => F.Square(y), InputDomain.NonZero, negated: true);
+    public static readonly UnaryOp Square = new("square", UnaryKernel.Square, "x * x", (x, y) => 2.0 * x, integers: true, reads: Reads.X);
+    public static readonly UnaryOp Reciprocal = new("reciprocal", UnaryKernel.Reciprocal, "1 / x", (x, y) => F.Square(y), InputDomain.NonZero, negated: true, reads: Reads.Y);
+    // sin and cos read x and y: a create_graph backward records the saved partner over x, knowing y as its derivative.
     public static readonly UnaryOp Sin = new("sin", UnaryKernel.Sin, "sine", (x, y) => F.Cos(x));
     public static readonly UnaryOp Cos = new("cos", UnaryKernel.Cos, "cosine", (x, y) => F.Sin(x), negated: true);
-    public static readonly UnaryOp Tan = new("tan", UnaryKernel.Tan, "tangent", (x, y) => 1.0 + F.Square(y), InputDomain.Unit);
-    public static readonly UnaryOp Tanh = new("tanh", UnaryKernel.Tanh, "hyperbolic tangent", (x, y) => 1.0 - F.Square(y));
-    public static readonly UnaryOp Sigmoid = new("sigmoid", UnaryKernel.Sigmoid, "1 / (1 + e^-x)", (x, y) => y * (1.0 - y));
-    public static readonly UnaryOp Relu = new("relu", UnaryKernel.Relu, "max(x, 0)", (x, y) => F.Cast(F.Gt(x, 0.0), x.DType), smooth: false, integers: true);
-    public static readonly UnaryOp Softplus = new("softplus", UnaryKernel.Softplus, "log(1 + e^x), computed stably", (x, y) => F.Sigmoid(x));
-    public static readonly UnaryOp Sign = new("sign", UnaryKernel.Sign, "-1, 0 or 1 (derivative zero)", (x, y) => null, smooth: false, integers: true);
+    public static readonly UnaryOp Tan = new("tan", UnaryKernel.Tan, "tangent", (x, y) => 1.0 + F.Square(y), InputDomain.Unit, reads: Reads.Y);
+    public static readonly UnaryOp Tanh = new("tanh", UnaryKernel.Tanh, "hyperbolic tangent", (x, y) => 1.0 - F.Square(y), reads: Reads.Y);
+    public static readonly UnaryOp Sigmoid = new("sigmoid", UnaryKernel.Sigmoid, "1 / (1 + e^-x)", (x, y) => y * (1.0 - y), reads: Reads.Y);
+    public static readonly UnaryOp Relu = new("relu", UnaryKernel.Relu, "max(x, 0)", (x, y) => F.Cast(F.Gt(x, 0.0), x.DType), smooth: false, integers: true, reads: Reads.X);
+    public static readonly UnaryOp Softplus = new("softplus", UnaryKernel.Softplus, "log(1 + e^x), computed stably", (x, y) => F.Sigmoid(x), reads: Reads.X);
+    public static readonly UnaryOp Sign = new("sign", UnaryKernel.Sign, "-1, 0 or 1 (derivative zero)", (x, y) => null, smooth: false, integers: true, reads: Reads.None);
     public static readonly UnaryOp LogicalNot = new("logical_not", UnaryKernel.LogicalNot, "not x (bool)", null, InputDomain.Bool, differentiable: false);
 
     internal static IEnumerable<Op> All =>

@@ -11,6 +11,9 @@ namespace AutogradService.Engine.Ops;
 /// </summary>
 public sealed class MatMulOp : PrimitiveOp
 {
+    // Products read both factors, never the product.
+    internal override bool VjpReadsOutput => false;
+
     public static readonly MatMulOp Instance = new();
 
     public override OpSchema Schema { get; } = new("matmul", "linalg", "matrix product (NumPy matmul: batched, broadcasting, vectors promoted)",
@@ -93,6 +96,9 @@ public sealed class MatMulOp : PrimitiveOp
 /// <summary><c>dot(a, b)</c>: the inner product of two vectors of the same length, a scalar.</summary>
 public sealed class DotOp : PrimitiveOp
 {
+    // Products read both factors, never the product.
+    internal override bool VjpReadsOutput => false;
+
     public static readonly DotOp Instance = new();
 
     public override OpSchema Schema { get; } = new("dot", "linalg", "inner product of two vectors",
@@ -125,6 +131,9 @@ public sealed class DotOp : PrimitiveOp
 /// <summary><c>outer(a, b)</c>: the [m, n] matrix of products a[i]·b[j] of two vectors.</summary>
 public sealed class OuterOp : PrimitiveOp
 {
+    // Products read both factors, never the product.
+    internal override bool VjpReadsOutput => false;
+
     public static readonly OuterOp Instance = new();
 
     public override OpSchema Schema { get; } = new("outer", "linalg", "outer product of two vectors",
@@ -204,6 +213,10 @@ public sealed class TransposeOp : PrimitiveOp
 
     public override void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output) =>
         scope.Backend.Transpose(inputs[0], Perm(inputs[0].Shape, attrs, Name), output);
+
+    internal override bool VjpReadsInput(int input) => false;
+
+    internal override bool VjpReadsOutput => false;
 
     public override Tensor?[] Vjp(VjpArgs v)
     {

@@ -42,6 +42,10 @@ public sealed class ConcatOp : PrimitiveOp
     public override void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output) =>
         scope.Backend.Concat(inputs, inputs[0].Shape.NormalizeAxis(checked((int)attrs.GetInt("axis", 0)), Name), output);
 
+    internal override bool VjpReadsInput(int input) => false;
+
+    internal override bool VjpReadsOutput => false;
+
     public override Tensor?[] Vjp(VjpArgs v)
     {
         int axis = v.Inputs[0].Shape.NormalizeAxis(checked((int)v.Attrs.GetInt("axis", 0)), Name);

@@ -99,6 +99,10 @@ public sealed class SliceOp : PrimitiveOp
         scope.Backend.Slice(inputs[0], spec.Starts, spec.Steps, output);
     }
 
+    internal override bool VjpReadsInput(int input) => false;
+
+    internal override bool VjpReadsOutput => false;
+
     public override Tensor?[] Vjp(VjpArgs v) => [F.SliceScatter(v.Grad, v.Inputs[0].Shape, v.Attrs)];
 
     public override Tensor? Jvp(JvpArgs j) => j.Tangents[0] is { } t ? F.Slice(t, j.Attrs) : null;

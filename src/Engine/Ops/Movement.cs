@@ -87,6 +87,10 @@ public sealed class BroadcastToOp : PrimitiveOp
     public override void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output) =>
         scope.Backend.BroadcastTo(inputs[0], output);
 
+    internal override bool VjpReadsInput(int input) => false;
+
+    internal override bool VjpReadsOutput => false;
+
     public override Tensor?[] Vjp(VjpArgs v) => [F.SumToShape(v.Grad, v.Inputs[0].Shape)];
 
     public override Tensor? Jvp(JvpArgs j) => j.Tangents[0] is { } t ? F.BroadcastTo(t, j.Output.Shape) : null;

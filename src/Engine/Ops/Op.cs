@@ -118,6 +118,16 @@ public abstract class PrimitiveOp : Op
     internal virtual bool TakesOneElementCotangent => false;
 
     /// <summary>
+    /// Whether the VJP reads input <paramref name="input"/>'s contents (not just its shape and dtype), as PyTorch's
+    /// saved tensors say. A recorded run may free a value no recorded rule reads once the forward is done with it.
+    /// Unsure means true: a value freed too early fails loudly ("was released"), never silently.
+    /// </summary>
+    internal virtual bool VjpReadsInput(int input) => true;
+
+    /// <summary>Whether the VJP reads the output's contents (exp's rule does: its derivative is the output).</summary>
+    internal virtual bool VjpReadsOutput => true;
+
+    /// <summary>
     /// Input cotangents from the output cotangent, written with tensor ops (<see cref="F"/>) so the backward pass can
     /// itself be recorded. Null means zero. A result may have the broadcast shape; the engine sums it back.
     /// </summary>

@@ -9,6 +9,11 @@ namespace AutogradService.Engine.Ops;
 /// </summary>
 public abstract class ViewOp : PrimitiveOp
 {
+    // Their rules move the cotangent by shapes alone.
+    internal override bool VjpReadsInput(int input) => false;
+
+    internal override bool VjpReadsOutput => false;
+
     public override void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output) =>
         throw new InvalidOperationException("view ops are applied by the dispatcher without a kernel");
 }
@@ -53,6 +58,10 @@ public sealed class DetachOp : ViewOp
 /// <summary><c>cast(x, dtype=...)</c>: converts the element type; differentiable between float types.</summary>
 public sealed class CastOp : PrimitiveOp
 {
+    internal override bool VjpReadsInput(int input) => false;
+
+    internal override bool VjpReadsOutput => false;
+
     public static readonly CastOp Instance = new();
 
     public override OpSchema Schema { get; } = new("cast", "other", "converts x to another dtype",

@@ -96,6 +96,11 @@ public sealed class ReduceOp : PrimitiveOp
         else scope.Backend.Reduce(_kernel, inputs[0], axes, output);
     }
 
+    // A sum's rule only spreads the cotangent back over x's shape; prod, max and min read x and the result.
+    internal override bool VjpReadsInput(int input) => _kernel != ReduceKernel.Sum;
+
+    internal override bool VjpReadsOutput => _kernel != ReduceKernel.Sum;
+
     public override Tensor?[] Vjp(VjpArgs v)
     {
         var x = v.Inputs[0];

@@ -50,6 +50,9 @@ public sealed unsafe partial class Tensor : IDisposable
     /// <summary>How many recorded, not yet freed nodes keep this tensor as an input: while above zero, backward may read it.</summary>
     internal int TapeUses { get; set; }
 
+    /// <summary>How many of those nodes' rules read this tensor's contents (<see cref="Ops.PrimitiveOp.VjpReadsInput"/>): at zero the bytes may go while the object stays on the tape.</summary>
+    internal int DataUses { get; set; }
+
     /// <summary>The gradient accumulated into this leaf by <see cref="ReverseMode.Backward"/>.</summary>
     public Tensor? Grad { get; internal set; }
 
