@@ -209,26 +209,32 @@ internal static class RegionRunner
         }
     }
 
-    /// <summary>A scope for one worker's tiles: the request's backend, pool and cancellation, and what is left of its budget.</summary>
-    internal static ExecutionScope TileScope(ExecutionScope scope, bool record) => new(new ScopeOptions
+    /// <summary>
+    /// A scope for one of <paramref name="workers"/> workers' tiles: the request's backend, pool and cancellation, and
+    /// an equal share of what is left of its budget, so the tiles together never take the request past its limit.
+    /// (Tile buffers are charged to these scopes, not the request's: the request's measured peak leaves them out.)
+    /// </summary>
+    internal static ExecutionScope TileScope(ExecutionScope scope, int workers, bool record) => new(new ScopeOptions
     {
         Backend = scope.Backend,
         Pool = scope.Pool,
         Cancellation = scope.Cancellation,
-        MemoryLimitBytes = Math.Max(1, scope.Budget.LimitBytes - scope.Budget.InUseBytes),
+        MemoryLimitBytes = Math.Max(1, (scope.Budget.LimitBytes - scope.Budget.InUseBytes) / Math.Max(1, workers)),
     }) { GradEnabled = record };
 
     /// <summary>Writes the root's value into <paramref name="output"/>, tile by tile.</summary>
     internal static void Forward(ExecutionScope scope, ElementwiseRegion region, ReadOnlySpan<Tensor> inputs, Tensor output)
     {
         var args = inputs.ToArray();
-        ForTiles(output.ElementCount, Workers(output.ElementCount), (_, first, end) => RunTiles(scope, region, args, output, first, end));
+        int workers = Workers(output.ElementCount);
+        ForTiles(output.ElementCount, workers, (_, first, end) => RunTiles(scope, workers, region, args, output, first, end));
     }
 
-    private static unsafe void RunTiles(ExecutionScope scope, ElementwiseRegion region, Tensor[] inputs, Tensor output, int firstTile, int endTile)
+    private static unsafe void RunTiles(ExecutionScope scope, int workers, ElementwiseRegion region, Tensor[] inputs, Tensor output,
+        int firstTile, int endTile)
     {
         if (firstTile >= endTile) return;
-        using var tileScope = TileScope(scope, record: false);
+        using var tileScope = TileScope(scope, workers, record: false);
         var tiles = new TileInputs(tileScope, region, inputs);
         int size = output.DType.SizeOf();
         for (int tile = firstTile; tile < endTile; tile++)

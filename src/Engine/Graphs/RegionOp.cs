@@ -105,7 +105,7 @@ internal sealed class RegionOp : PrimitiveOp
             RegionRunner.ForTiles(n, workers, (worker, first, end) =>
             {
                 if (first >= end) return;
-                using var tileScope = RegionRunner.TileScope(scope, record: true);
+                using var tileScope = RegionRunner.TileScope(scope, workers, record: true);
                 var tiles = new TileInputs(tileScope, _region, inputs);
                 var wrt = new List<Tensor>();
                 Tensor? one = null;
