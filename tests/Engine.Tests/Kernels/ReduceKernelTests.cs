@@ -146,4 +146,47 @@ public class ReduceKernelTests
         }
         return index;
     }
+
+    [Theory]
+    [InlineData(ReduceKernel.Sum)]
+    [InlineData(ReduceKernel.Max)]
+    [InlineData(ReduceKernel.Min)]
+    [InlineData(ReduceKernel.Prod)]
+    public void LongWholeReductionsGiveTheSameBitsOnAnyThreadCount(ReduceKernel kernel)
+    {
+        // 1M + 7 elements: four full blocks and a short one, split or not.
+        var random = new Random(11);
+        var x = new float[(1 << 20) + 7];
+        for (int i = 0; i < x.Length; i++) x[i] = kernel == ReduceKernel.Prod ? 1 + (float)(random.NextDouble() - 0.5) * 1e-6f : (float)(random.NextDouble() * 4 - 2);
+        int saved = Engine.Kernels.Cpu.EngineThreads.Count;
+        float one, two;
+        try
+        {
+            Engine.Kernels.Cpu.EngineThreads.Count = 1;
+            one = Engine.Kernels.Cpu.ReduceKernels.WholeBlocked<float>(kernel, x);
+            Engine.Kernels.Cpu.EngineThreads.Count = 2;
+            two = Engine.Kernels.Cpu.ReduceKernels.WholeBlocked<float>(kernel, x);
+        }
+        finally
+        {
+            Engine.Kernels.Cpu.EngineThreads.Count = saved;
+        }
+        Assert.Equal(BitConverter.SingleToInt32Bits(one), BitConverter.SingleToInt32Bits(two));
+        double expected = kernel switch
+        {
+            ReduceKernel.Sum => x.Sum(v => (double)v),
+            ReduceKernel.Max => x.Max(),
+            ReduceKernel.Min => x.Min(),
+            _ => x.Aggregate(1.0, (p, v) => p * v),
+        };
+        // Max and min are exact; a float32 sum is good to ~1e-6 of its terms' size; a product of a million factors
+        // near 1 drifts by its own float32 roundings (blocking or not).
+        double tolerance = kernel switch
+        {
+            ReduceKernel.Sum => 1e-6 * x.Sum(v => Math.Abs((double)v)),
+            ReduceKernel.Prod => 1e-2,
+            _ => 0,
+        };
+        Assert.True(Math.Abs(one - expected) <= tolerance, $"{kernel}: {one} vs {expected}");
+    }
 }

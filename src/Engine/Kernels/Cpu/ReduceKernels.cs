@@ -35,7 +35,7 @@ internal static class ReduceKernels
                 var block = x.Slice(o * r * n, r * n);
                 if (n == 1)
                 {
-                    y[o] = Whole(kernel, block);
+                    y[o] = outer == 1 ? WholeBlocked(kernel, block) : Whole(kernel, block);
                     continue;
                 }
                 var dst = y.Slice(o * n, n);
@@ -74,6 +74,41 @@ internal static class ReduceKernels
                 index[d] = 0;
             }
         }
+    }
+
+    /// <summary>Elements per block of a long whole-tensor reduction (a fixed size: the result never depends on threads).</summary>
+    internal const int Block = 1 << 18;
+
+    /// <summary>
+    /// One value from a whole contiguous tensor. Long ones are reduced in fixed blocks, the blocks' results combined in
+    /// order; the blocks run on up to <see cref="EngineThreads.Count"/> threads, each reading what it most likely wrote
+    /// itself in the elementwise pass before (W6's sums: 0.09 ms on one thread after a two-thread sin, 0.04 split).
+    /// </summary>
+    public static T WholeBlocked<T>(ReduceKernel kernel, ReadOnlySpan<T> x) where T : unmanaged, INumber<T>, IMinMaxValue<T>
+    {
+        if (x.Length < 2 * Block) return Whole(kernel, x);
+        int blocks = (x.Length + Block - 1) / Block;
+        Span<T> partial = blocks <= 256 ? stackalloc T[blocks] : new T[blocks];
+        if (EngineThreads.Count < 2)
+        {
+            for (int b = 0; b < blocks; b++) partial[b] = Whole(kernel, x.Slice(b * Block, Math.Min(Block, x.Length - b * Block)));
+        }
+        else
+        {
+            var results = new T[blocks];
+            unsafe
+            {
+                fixed (T* p = x)
+                {
+                    nint start = (nint)p;
+                    int length = x.Length;
+                    Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = EngineThreads.Count }, b =>
+                        results[b] = Whole(kernel, new ReadOnlySpan<T>((T*)start + (long)b * Block, Math.Min(Block, length - b * Block))));
+                }
+            }
+            results.CopyTo(partial);
+        }
+        return Whole(kernel, (ReadOnlySpan<T>)partial);
     }
 
     private static T Whole<T>(ReduceKernel kernel, ReadOnlySpan<T> x) where T : unmanaged, INumber<T>, IMinMaxValue<T> => kernel switch
