@@ -26,7 +26,7 @@ public sealed unsafe partial class CpuBackend
             nint x = input.Pointer, y = output.Pointer;
             int n = (int)output.ElementCount;
             bool single = input.DType == DType.Float32;
-            Parallel.For(0, (n + chunk - 1) / chunk, new ParallelOptions { MaxDegreeOfParallelism = EngineThreads.Count }, c =>
+            Parallel.For(0, (n + chunk - 1) / chunk, EngineThreads.Options(EngineThreads.Count), c =>
             {
                 int start = c * chunk, length = Math.Min(chunk, n - start);
                 if (single) ElementwiseKernels.Unary(kernel, new ReadOnlySpan<float>((float*)x + start, length), new Span<float>((float*)y + start, length));
@@ -60,7 +60,7 @@ public sealed unsafe partial class CpuBackend
             Run(0, n);
             return;
         }
-        Parallel.For(0, (n + chunk - 1) / chunk, new ParallelOptions { MaxDegreeOfParallelism = EngineThreads.Count },
+        Parallel.For(0, (n + chunk - 1) / chunk, EngineThreads.Options(EngineThreads.Count),
             k => Run(k * chunk, Math.Min(chunk, n - k * chunk)));
     }
 
@@ -89,7 +89,7 @@ public sealed unsafe partial class CpuBackend
                 nint pa = a.Pointer, pb = b.Pointer, py = output.Pointer;
                 int count = (int)output.ElementCount;
                 bool oneA = aOne, oneB = bOne;
-                Parallel.For(0, (count + chunk - 1) / chunk, new ParallelOptions { MaxDegreeOfParallelism = EngineThreads.Count }, c =>
+                Parallel.For(0, (count + chunk - 1) / chunk, EngineThreads.Options(EngineThreads.Count), c =>
                 {
                     int start = c * chunk, length = Math.Min(chunk, count - start);
                     ElementwiseKernels.Arithmetic(kernel,

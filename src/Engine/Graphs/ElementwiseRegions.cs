@@ -200,7 +200,7 @@ internal static class RegionRunner
         int per = (tiles + workers - 1) / workers;
         try
         {
-            Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers },
+            Parallel.For(0, workers, EngineThreads.Options(workers),
                 w => range(w, w * per, Math.Min(tiles, (w + 1) * per)));
         }
         catch (AggregateException e) when (e.InnerException is EngineException inner)

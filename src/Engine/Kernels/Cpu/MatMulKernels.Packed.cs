@@ -50,7 +50,7 @@ internal static unsafe partial class MatMulKernels
                     job.ChunksN = blocksM >= threads ? 1 : Math.Min(panels, (threads + blocksM - 1) / blocksM);
                     int items = blocksM * job.ChunksN;
                     if (threads > 1 && items > 1)
-                        Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = threads }, job.Run);
+                        Parallel.For(0, items, EngineThreads.Options(threads), job.Run);
                     else
                         for (int i = 0; i < items; i++) job.Run(i);
                 }
@@ -98,6 +98,7 @@ internal static unsafe partial class MatMulKernels
     /// Packs rows [i0, i0 + rows) × columns [k0, k0 + kc) of op(A) into strips of <paramref name="mr"/> rows, each
     /// laid out column by column (strip[q * mr + r]), zero-padded past the last row.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackStrips<T>(T* a, bool ta, int m, int k, int i0, int rows, int k0, int kc, int mr, T* dst)
         where T : unmanaged, INumber<T>
     {
@@ -163,6 +164,7 @@ internal static unsafe partial class MatMulKernels
     /// Packs rows [k0, k0 + kc) × columns [n0, n0 + nc) of op(B) into strips of <paramref name="nr"/> columns, each
     /// laid out row by row (strip[q * nr + j]), zero-padded past the last column.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackPanels<T>(T* b, bool tb, int n, int k, int k0, int kc, int n0, int nc, int nr, T* dst)
         where T : unmanaged, INumber<T>
     {
@@ -216,9 +218,11 @@ internal static unsafe partial class MatMulKernels
     }
 
     // Two entry points so the packed kernel keeps its constant B stride (a variable one measured ~8% slower there).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel8x2Packed<T>(T* a, T* b, int kc, T* c, int ldc, int rows, int cols) where T : unmanaged, INumber<T> =>
         Kernel8x2(a, b, 2 * Vector512<T>.Count, kc, c, ldc, rows, cols);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel8x2Direct<T>(T* a, T* b, int ldb, int kc, T* c, int ldc, int rows, int cols) where T : unmanaged, INumber<T> =>
         Kernel8x2(a, b, ldb, kc, c, ldc, rows, cols);
 
@@ -268,6 +272,7 @@ internal static unsafe partial class MatMulKernels
     }
 
     /// <summary>C[4 × 2w] += packed A strip · B strip (rows <paramref name="ldb"/> apart) with Vector256 (fits the 16 registers of AVX2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel4x2<T>(T* a, T* b, int ldb, int kc, T* c, int ldc, int rows, int cols) where T : unmanaged, INumber<T>
     {
         int w = Vector256<T>.Count;

@@ -102,7 +102,7 @@ internal static class ReduceKernels
                 {
                     nint start = (nint)p;
                     int length = x.Length;
-                    Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = EngineThreads.Count }, b =>
+                    Parallel.For(0, blocks, EngineThreads.Options(EngineThreads.Count), b =>
                         results[b] = Whole(kernel, new ReadOnlySpan<T>((T*)start + (long)b * Block, Math.Min(Block, length - b * Block))));
                 }
             }

@@ -33,6 +33,7 @@ internal static class TrigKernels
     /// Both at once, for the price of about one: they share the reduction and both polynomials are evaluated anyway.
     /// Bit-identical to <see cref="Sin"/> and <see cref="Cos"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SinCos(ReadOnlySpan<float> x, Span<float> sin, Span<float> cos)
     {
         int n = x.Length, i = 0;
@@ -59,6 +60,7 @@ internal static class TrigKernels
         for (; i < n; i++) (sin[i], cos[i]) = (Scalar(x[i], false), Scalar(x[i], true));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Run(ReadOnlySpan<float> x, Span<float> y, bool cosine)
     {
         int n = x.Length, i = 0;
