@@ -224,3 +224,72 @@ public class ElementwiseKernelTests
         return (u - 1) * x / Math.Log(u);
     }
 }
+
+/// <summary>
+/// The float32 comparisons and the bool-to-float cast run 64 elements at a time: lengths up to five groups and a
+/// tail, every operand pattern, and the values where comparisons are subtle (NaN, ±0, infinities, ties).
+/// </summary>
+public class WideComparisonTests
+{
+    private static readonly float[] Special = [float.NaN, 0f, -0f, 1f, -1f, float.PositiveInfinity, float.NegativeInfinity, 0.5f, 1e-30f];
+
+    private static float[] Values(int n, int seed)
+    {
+        var random = new Random(seed);
+        var v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = random.Next(4) == 0 ? Special[random.Next(Special.Length)] : (float)Math.Round(random.NextDouble() * 4 - 2, 1);
+        return v;
+    }
+
+    private static bool Reference(BinaryKernel kernel, float x, float z) => kernel switch
+    {
+        BinaryKernel.Eq => x == z,
+        BinaryKernel.Ne => x != z,
+        BinaryKernel.Lt => x < z,
+        BinaryKernel.Le => x <= z,
+        BinaryKernel.Gt => x > z,
+        _ => x >= z,
+    };
+
+    [Theory]
+    [InlineData(BinaryKernel.Eq)]
+    [InlineData(BinaryKernel.Ne)]
+    [InlineData(BinaryKernel.Lt)]
+    [InlineData(BinaryKernel.Le)]
+    [InlineData(BinaryKernel.Gt)]
+    [InlineData(BinaryKernel.Ge)]
+    public void ComparisonsMatchTheScalarRule(BinaryKernel kernel)
+    {
+        foreach (int n in new[] { 1, 63, 64, 65, 127, 128, 200, 321 })
+        {
+            var a = Values(n, n);
+            var b = Values(n, n + 1);
+            foreach (var (aScalar, bScalar) in new[] { (false, false), (false, true), (true, false) })
+            {
+                var y = new bool[n];
+                var x = aScalar ? a[..1] : a;
+                var z = bScalar ? b[..1] : b;
+                Engine.Kernels.Cpu.ElementwiseKernels.Predicate<float>(kernel, x, aScalar, z, bScalar, y);
+                for (int i = 0; i < n; i++)
+                {
+                    float xi = aScalar ? a[0] : a[i], zi = bScalar ? b[0] : b[i];
+                    Assert.True(Reference(kernel, xi, zi) == y[i], $"{kernel}({xi}, {zi}) at {i} of {n}");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void BoolsCastToFloatAreZeroOrOne()
+    {
+        foreach (int n in new[] { 0, 1, 63, 64, 65, 200 })
+        {
+            var random = new Random(n);
+            var bytes = new byte[n];
+            for (int i = 0; i < n; i++) bytes[i] = (byte)random.Next(2);
+            var y = new float[n];
+            Engine.Kernels.Cpu.ElementwiseKernels.Convert<byte, float>(bytes, y);
+            for (int i = 0; i < n; i++) Assert.Equal(bytes[i], y[i]);
+        }
+    }
+}

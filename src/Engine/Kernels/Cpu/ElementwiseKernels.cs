@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using AutogradService.Engine.Backends;
 using AutogradService.Engine.Tensors;
 
@@ -194,33 +195,100 @@ internal static class ElementwiseKernels
         where T : unmanaged, IComparisonOperators<T, T, bool>
         where TTest : ITest<T>
     {
+        // float32 runs 64 at a time first; the loops below finish the tail (or everything, for other types).
+        int start = typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && y.Length >= 64
+            ? CompareFloats<TTest>(Cast<T, float>(a), aScalar, Cast<T, float>(b), bScalar, y)
+            : 0;
         if (bScalar && !aScalar)
         {
             var z = b[0];
-            for (int i = 0; i < y.Length; i++) y[i] = TTest.Test(a[i], z);
+            for (int i = start; i < y.Length; i++) y[i] = TTest.Test(a[i], z);
         }
         else if (aScalar && !bScalar)
         {
             var x = a[0];
-            for (int i = 0; i < y.Length; i++) y[i] = TTest.Test(x, b[i]);
+            for (int i = start; i < y.Length; i++) y[i] = TTest.Test(x, b[i]);
         }
         else
         {
-            for (int i = 0; i < y.Length; i++) y[i] = TTest.Test(a[aScalar ? 0 : i], b[bScalar ? 0 : i]);
+            for (int i = start; i < y.Length; i++) y[i] = TTest.Test(a[aScalar ? 0 : i], b[bScalar ? 0 : i]);
         }
     }
 
-    private interface ITest<T> where T : IComparisonOperators<T, T, bool>
+    /// <summary>
+    /// float32 comparisons 64 at a time: four 16-lane masks narrowed to 64 bytes of 0/1 (ReLU's derivative is
+    /// x &gt; 0 on every backward pass). Returns how many elements it wrote: whole groups of 64; the caller does the rest.
+    /// </summary>
+    private static int CompareFloats<TTest>(ReadOnlySpan<float> a, bool aScalar, ReadOnlySpan<float> b, bool bScalar, Span<bool> y)
+        where TTest : IVectorTest
+    {
+        const int Group = 64;
+        int n = y.Length, i = 0;
+        var sa = Vector512.Create(a[0]);
+        var sb = Vector512.Create(b[0]);
+        var one = Vector512<sbyte>.One;
+        ref float pa = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(a);
+        ref float pb = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b);
+        ref byte py = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(System.Runtime.InteropServices.MemoryMarshal.AsBytes(y));
+        for (; i <= n - Group; i += Group)
+        {
+            var m0 = TTest.Test(aScalar ? sa : Vector512.LoadUnsafe(ref pa, (nuint)i), bScalar ? sb : Vector512.LoadUnsafe(ref pb, (nuint)i));
+            var m1 = TTest.Test(aScalar ? sa : Vector512.LoadUnsafe(ref pa, (nuint)(i + 16)), bScalar ? sb : Vector512.LoadUnsafe(ref pb, (nuint)(i + 16)));
+            var m2 = TTest.Test(aScalar ? sa : Vector512.LoadUnsafe(ref pa, (nuint)(i + 32)), bScalar ? sb : Vector512.LoadUnsafe(ref pb, (nuint)(i + 32)));
+            var m3 = TTest.Test(aScalar ? sa : Vector512.LoadUnsafe(ref pa, (nuint)(i + 48)), bScalar ? sb : Vector512.LoadUnsafe(ref pb, (nuint)(i + 48)));
+            var lo = Vector512.Narrow(m0.AsInt32(), m1.AsInt32());
+            var hi = Vector512.Narrow(m2.AsInt32(), m3.AsInt32());
+            (Vector512.Narrow(lo, hi) & one).AsByte().StoreUnsafe(ref py, (nuint)i);
+        }
+        return i;
+    }
+
+    private interface IVectorTest
+    {
+        /// <summary>The test on 16 float32 lanes: all ones where true.</summary>
+        static abstract Vector512<float> Test(Vector512<float> x, Vector512<float> z);
+    }
+
+    private interface ITest<T> : IVectorTest where T : IComparisonOperators<T, T, bool>
     {
         static abstract bool Test(T x, T z);
     }
 
-    private readonly struct EqTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool> { public static bool Test(T x, T z) => x == z; }
-    private readonly struct NeTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool> { public static bool Test(T x, T z) => x != z; }
-    private readonly struct LtTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool> { public static bool Test(T x, T z) => x < z; }
-    private readonly struct LeTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool> { public static bool Test(T x, T z) => x <= z; }
-    private readonly struct GtTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool> { public static bool Test(T x, T z) => x > z; }
-    private readonly struct GeTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool> { public static bool Test(T x, T z) => x >= z; }
+    private readonly struct EqTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool>
+    {
+        public static bool Test(T x, T z) => x == z;
+        public static Vector512<float> Test(Vector512<float> x, Vector512<float> z) => Vector512.Equals(x, z);
+    }
+
+    private readonly struct NeTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool>
+    {
+        public static bool Test(T x, T z) => x != z;
+        public static Vector512<float> Test(Vector512<float> x, Vector512<float> z) => ~Vector512.Equals(x, z);
+    }
+
+    private readonly struct LtTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool>
+    {
+        public static bool Test(T x, T z) => x < z;
+        public static Vector512<float> Test(Vector512<float> x, Vector512<float> z) => Vector512.LessThan(x, z);
+    }
+
+    private readonly struct LeTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool>
+    {
+        public static bool Test(T x, T z) => x <= z;
+        public static Vector512<float> Test(Vector512<float> x, Vector512<float> z) => Vector512.LessThanOrEqual(x, z);
+    }
+
+    private readonly struct GtTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool>
+    {
+        public static bool Test(T x, T z) => x > z;
+        public static Vector512<float> Test(Vector512<float> x, Vector512<float> z) => Vector512.GreaterThan(x, z);
+    }
+
+    private readonly struct GeTest<T> : ITest<T> where T : IComparisonOperators<T, T, bool>
+    {
+        public static bool Test(T x, T z) => x >= z;
+        public static Vector512<float> Test(Vector512<float> x, Vector512<float> z) => Vector512.GreaterThanOrEqual(x, z);
+    }
 
     public static void Logical(BinaryKernel kernel, ReadOnlySpan<bool> a, bool aScalar, ReadOnlySpan<bool> b, bool bScalar, Span<bool> y)
     {
@@ -244,7 +312,29 @@ internal static class ElementwiseKernels
         where TFrom : unmanaged, INumberBase<TFrom>
         where TTo : unmanaged, INumberBase<TTo>
     {
-        for (int i = 0; i < x.Length; i++) y[i] = TTo.CreateSaturating(x[i]);
+        int i = 0;
+        if (typeof(TFrom) == typeof(byte) && typeof(TTo) == typeof(float) && Vector512.IsHardwareAccelerated)
+            i = BytesToFloats(Cast<TFrom, byte>(x), CastMut<TTo, float>(y));
+        for (; i < x.Length; i++) y[i] = TTo.CreateSaturating(x[i]);
+    }
+
+    /// <summary>Bytes (bools cast to float: ReLU's mask) to float32, 64 at a time; returns how many it converted.</summary>
+    private static int BytesToFloats(ReadOnlySpan<byte> x, Span<float> y)
+    {
+        int n = x.Length, i = 0;
+        ref byte px = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
+        ref float py = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
+        for (; i <= n - 64; i += 64)
+        {
+            var (lo, hi) = Vector512.Widen(Vector512.LoadUnsafe(ref px, (nuint)i));
+            var (a, b) = Vector512.Widen(lo);
+            var (c, d) = Vector512.Widen(hi);
+            Vector512.ConvertToSingle(a).StoreUnsafe(ref py, (nuint)i);
+            Vector512.ConvertToSingle(b).StoreUnsafe(ref py, (nuint)(i + 16));
+            Vector512.ConvertToSingle(c).StoreUnsafe(ref py, (nuint)(i + 32));
+            Vector512.ConvertToSingle(d).StoreUnsafe(ref py, (nuint)(i + 48));
+        }
+        return i;
     }
 
     internal static ReadOnlySpan<TTo> Cast<TFrom, TTo>(ReadOnlySpan<TFrom> s) where TFrom : unmanaged where TTo : unmanaged =>
