@@ -58,3 +58,26 @@ public class TrigKernelTests
         Assert.True(ok, $"{f}({x:R}) = {actual:R}, expected {expected:R}");
     }
 }
+
+/// <summary>float32 exp evaluated in double: correctly rounded (against Math.Exp rounded once) and exact at the special values.</summary>
+public class ExpKernelTests
+{
+    [Fact]
+    public void CorrectlyRoundedAndSpecialValuesExact()
+    {
+        if (!Engine.Kernels.Cpu.ExpKernel.IsAccelerated) return;
+        var values = new List<float> { 0f, -0f, 1f, -1f, 88.72f, 88.73f, 100f, -87.3f, -103.9f, -104f, -200f,
+            float.NaN, float.PositiveInfinity, float.NegativeInfinity, float.Epsilon, 1e-30f };
+        var random = new Random(7);
+        for (int i = 0; i < 100_000; i++) values.Add((float)(random.NextDouble() * 200 - 100));
+        var x = values.ToArray();
+        var y = new float[x.Length];
+        Engine.Kernels.Cpu.ExpKernel.Exp(x, y);
+        for (int i = 0; i < x.Length; i++)
+        {
+            float expected = (float)Math.Exp(x[i]);
+            Assert.True(expected.Equals(y[i]), $"exp({x[i]:R}) = {y[i]:R}, expected {expected:R}");
+        }
+        Assert.Equal(1f, y[0]);
+    }
+}

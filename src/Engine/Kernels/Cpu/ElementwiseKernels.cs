@@ -17,6 +17,9 @@ internal static class ElementwiseKernels
         {
             case UnaryKernel.Neg: TensorPrimitives.Negate(x, y); break;
             case UnaryKernel.Abs: TensorPrimitives.Abs(x, y); break;
+            case UnaryKernel.Exp when typeof(T) == typeof(float) && ExpKernel.IsAccelerated:
+                ExpKernel.Exp(Cast<T, float>(x), CastMut<T, float>(y));
+                break;
             case UnaryKernel.Exp: TensorPrimitives.Exp(x, y); break;
             case UnaryKernel.Log: TensorPrimitives.Log(x, y); break;
             case UnaryKernel.Log1p: for (int i = 0; i < x.Length; i++) y[i] = Log1p(x[i]); break;
