@@ -26,6 +26,26 @@ internal sealed class ElementwiseRegion(PlannedGraph graph, int[] members, strin
 
     /// <summary>The region as one op, for recorded runs (built once, shared by every run of the plan).</summary>
     public RegionOp Op => _op ??= new RegionOp(this);
+
+    /// <summary>
+    /// Applies the members in order through the dispatcher, reading and adding values by name in
+    /// <paramref name="values"/> (which holds the region's inputs), and returns the root's value. A literal beside a
+    /// floating tensor takes its dtype (GraphLiterals.DTypeFor), the region's; <paramref name="literal"/> supplies it.
+    /// </summary>
+    public Tensor ApplyMembers(ExecutionScope scope, Dictionary<string, Tensor> values, Func<double, Tensor> literal)
+    {
+        Tensor result = null!;
+        foreach (int k in Members)
+        {
+            var node = Graph.Order[k];
+            var args = new Tensor[node.Inputs.Count];
+            for (int i = 0; i < args.Length; i++)
+                args[i] = node.Literals[i] is { } v ? literal(v) : values[node.Inputs[i]];
+            result = Dispatcher.Apply(scope, node.Op!, args, node.Node.Attributes);
+            values[node.Outputs[0]] = result;
+        }
+        return result;
+    }
 }
 
 /// <summary>The regions of one graph for one liveness: which order positions start a region's run and which wait for it.</summary>
@@ -263,6 +283,7 @@ internal sealed class TileInputs
     private readonly DType _dtype;
     private readonly Dictionary<string, Tensor> _values = new(StringComparer.Ordinal);
     private readonly Dictionary<double, Tensor> _literals = [];
+    private readonly Func<double, Tensor> _literal;
     private readonly List<Tensor> _temporaries = [];
     private int _mark;
 
@@ -272,6 +293,7 @@ internal sealed class TileInputs
         _region = region;
         _inputs = inputs;
         _dtype = inputs[0].DType;
+        _literal = v => _literals[v];
         Scalars = new Tensor?[inputs.Length];
         Tiles = new Tensor?[inputs.Length];
         for (int i = 0; i < inputs.Length; i++)
@@ -326,28 +348,7 @@ internal sealed class TileInputs
     }
 
     /// <summary>Runs the members on the loaded tile through the dispatcher and returns the root's tile.</summary>
-    public Tensor RunMembers()
-    {
-        var g = _region.Graph;
-        Tensor result = null!;
-        foreach (int k in _region.Members)
-        {
-            var node = g.Order[k];
-            var args = new Tensor[node.Inputs.Count];
-            for (int i = 0; i < args.Length; i++)
-            {
-                if (node.Literals[i] is { } v)
-                {
-                    // A literal beside a floating tensor takes its dtype (GraphLiterals.DTypeFor): the region's.
-                    args[i] = _literals[v];
-                }
-                else args[i] = _values[node.Inputs[i]];
-            }
-            result = Dispatcher.Apply(_tileScope, node.Op!, args, node.Node.Attributes);
-            _values[node.Outputs[0]] = result;
-        }
-        return result;
-    }
+    public Tensor RunMembers() => _region.ApplyMembers(_tileScope, _values, _literal);
 
     /// <summary>
     /// Gives back every tensor made since the tile was loaded (tile copies, members' values, backward's temporaries):

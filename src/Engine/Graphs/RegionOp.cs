@@ -52,21 +52,10 @@ internal sealed class RegionOp : PrimitiveOp
     /// <summary>The members applied to whole tensors through the dispatcher (recorded when recording is on).</summary>
     private Tensor Expand(ExecutionScope scope, Tensor[] inputs)
     {
-        var g = _region.Graph;
         var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         for (int i = 0; i < inputs.Length; i++) values[_region.Inputs[i]] = inputs[i];
         var dtype = inputs[0].DType;
-        Tensor result = null!;
-        foreach (int k in _region.Members)
-        {
-            var node = g.Order[k];
-            var args = new Tensor[node.Inputs.Count];
-            for (int i = 0; i < args.Length; i++)
-                args[i] = node.Literals[i] is { } v ? scope.Scalar(v, dtype) : values[node.Inputs[i]];
-            result = Dispatcher.Apply(scope, node.Op!, args, node.Node.Attributes);
-            values[node.Outputs[0]] = result;
-        }
-        return result;
+        return _region.ApplyMembers(scope, values, v => scope.Scalar(v, dtype));
     }
 
     private Tensor?[] ExpandedVjp(VjpArgs a, bool[] needs)
