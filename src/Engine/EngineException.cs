@@ -97,6 +97,14 @@ public sealed class EngineException : Exception
         return e;
     }
 
+    public static EngineException TensorLimit(long limit)
+    {
+        var e = new EngineException(ErrorCodes.MemoryLimitExceeded,
+            $"the computation holds {limit} tensors at once, its limit (each costs memory besides its data); release values or split the work");
+        e.Facts["limit_tensors"] = limit;
+        return e;
+    }
+
     public static EngineException IterationLimit(long limit, string? node = null) =>
         new(ErrorCodes.IterationLimitExceeded, $"a while loop ran past its limit of {limit} iterations", node, "while");
 

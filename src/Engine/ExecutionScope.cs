@@ -11,6 +11,13 @@ public sealed record ScopeOptions
     public BufferPool? Pool { get; init; }
     public long MemoryLimitBytes { get; init; } = long.MaxValue;
     public long MaxLoopIterations { get; init; } = 1_000_000;
+
+    /// <summary>
+    /// Tensors alive at once. The budget counts their bytes; this bounds the objects behind them (a few hundred bytes
+    /// each, however small the data), so a long chain of tiny recorded ops cannot exhaust memory the budget never sees.
+    /// </summary>
+    public long MaxLiveTensors { get; init; } = long.MaxValue;
+
     public CancellationToken Cancellation { get; init; }
 }
 
@@ -33,6 +40,7 @@ public sealed class ExecutionScope : IDisposable
         Pool = options.Pool ?? BufferPool.Shared;
         Budget = new MemoryBudget(options.MemoryLimitBytes);
         MaxLoopIterations = options.MaxLoopIterations;
+        MaxLiveTensors = options.MaxLiveTensors;
         Cancellation = options.Cancellation;
     }
 
@@ -40,6 +48,7 @@ public sealed class ExecutionScope : IDisposable
     public BufferPool Pool { get; }
     public MemoryBudget Budget { get; }
     public long MaxLoopIterations { get; }
+    public long MaxLiveTensors { get; }
     /// <summary>Checked between ops and inside loops; a session swaps in each batch's token.</summary>
     public CancellationToken Cancellation { get; set; }
 
@@ -64,7 +73,8 @@ public sealed class ExecutionScope : IDisposable
     public Tensor Allocate(Shape shape, DType dtype)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        long bytes = checked(shape.ElementCount * dtype.SizeOf());
+        ReserveTensor();
+        long bytes = shape.ElementCount * dtype.SizeOf(); // exact: shapes are held to Shape.MaxElements
         var storage = new Storage(Pool, Budget, bytes);
         return new Tensor(this, shape, dtype, storage);
     }
@@ -121,7 +131,19 @@ public sealed class ExecutionScope : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         tensor.Serial = NextSerial++;
         _tensors.Add(tensor);
+        Interlocked.Increment(ref _live);
     }
+
+    private long _live;
+
+    /// <summary>Refuses a new tensor past <see cref="MaxLiveTensors"/>, before anything is allocated for it.</summary>
+    internal void ReserveTensor()
+    {
+        if (_live >= MaxLiveTensors) throw EngineException.TensorLimit(MaxLiveTensors);
+    }
+
+    /// <summary>Called once by each tensor as it is disposed.</summary>
+    internal void Untrack() => Interlocked.Decrement(ref _live);
 
     /// <summary>The serial the next tensor gets: a tensor made after this point has one at least this large.</summary>
     internal long NextSerial { get; private set; }
@@ -141,15 +163,8 @@ public sealed class ExecutionScope : IDisposable
     /// <summary>Every tensor this scope has handed out and not yet compacted away (some may be disposed).</summary>
     internal IReadOnlyList<Tensor> Tracked => _tensors;
 
-    public int LiveTensorCount
-    {
-        get
-        {
-            int n = 0;
-            foreach (var t in _tensors) if (!t.IsDisposed) n++;
-            return n;
-        }
-    }
+    /// <summary>Tensors made and not yet disposed (views included).</summary>
+    public int LiveTensorCount => (int)Interlocked.Read(ref _live);
 
     public void Dispose()
     {

@@ -27,7 +27,7 @@ public sealed unsafe partial class CpuBackend
         var inStrides = input.Shape.Strides();
         var srcStrides = new long[perm.Length];
         for (int d = 0; d < perm.Length; d++) srcStrides[d] = inStrides[perm[d]];
-        MovementKernels.StridedCopy((byte*)input.Pointer, 0, srcStrides, (byte*)output.Pointer, 0, output.Shape.Strides(),
-            output.Shape.Dims, input.DType.SizeOf());
+        MovementKernels.StridedCopy((byte*)input.Pointer, 0, srcStrides, input.ElementCount, (byte*)output.Pointer, 0,
+            output.Shape.Strides(), output.ElementCount, output.Shape.Dims, input.DType.SizeOf());
     }
 }

@@ -9,8 +9,8 @@ public sealed unsafe partial class CpuBackend
     {
         if (output.ElementCount == 0) return;
         var (strides, start) = Stepped(input.Shape, starts, steps);
-        MovementKernels.StridedCopy((byte*)input.Pointer, start, strides, (byte*)output.Pointer, 0, output.Shape.Strides(),
-            output.Shape.Dims, input.DType.SizeOf());
+        MovementKernels.StridedCopy((byte*)input.Pointer, start, strides, input.ElementCount, (byte*)output.Pointer, 0,
+            output.Shape.Strides(), output.ElementCount, output.Shape.Dims, input.DType.SizeOf());
     }
 
     public void SliceScatter(Tensor source, int[] starts, int[] steps, Tensor output)
@@ -18,8 +18,8 @@ public sealed unsafe partial class CpuBackend
         output.Bytes().Clear();
         if (source.ElementCount == 0) return;
         var (strides, start) = Stepped(output.Shape, starts, steps);
-        MovementKernels.StridedCopy((byte*)source.Pointer, 0, source.Shape.Strides(), (byte*)output.Pointer, start, strides,
-            source.Shape.Dims, source.DType.SizeOf());
+        MovementKernels.StridedCopy((byte*)source.Pointer, 0, source.Shape.Strides(), source.ElementCount, (byte*)output.Pointer, start,
+            strides, output.ElementCount, source.Shape.Dims, source.DType.SizeOf());
     }
 
     /// <summary>Element strides of a slice of <paramref name="shape"/> and the offset of its first element.</summary>
@@ -41,20 +41,22 @@ public sealed unsafe partial class CpuBackend
         for (int d = 0; d < axis; d++) outer *= output.Shape[d];
         if (outer == 0 || output.ElementCount == 0) return;
         var pointers = new nint[inputs.Length];
+        var bytes = new long[inputs.Length];
         var chunks = new long[inputs.Length];
         for (int j = 0; j < inputs.Length; j++)
         {
             pointers[j] = inputs[j].Pointer;
-            chunks[j] = inputs[j].ByteCount / outer;
+            bytes[j] = inputs[j].ByteCount;
+            chunks[j] = bytes[j] / outer;
         }
-        MovementKernels.Concat(pointers, chunks, outer, (byte*)output.Pointer);
+        MovementKernels.Concat(pointers, bytes, chunks, outer, (byte*)output.Pointer, output.ByteCount);
     }
 
     public void Gather(Tensor input, Tensor indices, int axis, Tensor output)
     {
         var (outer, n, inner) = AroundAxis(input.Shape, axis);
-        MovementKernels.Gather((byte*)input.Pointer, outer, n, inner * input.DType.SizeOf(), indices.ReadOnlySpan<long>(),
-            indices.Shape.Dims, axis, (byte*)output.Pointer);
+        MovementKernels.Gather((byte*)input.Pointer, input.ByteCount, outer, n, inner * input.DType.SizeOf(), indices.ReadOnlySpan<long>(),
+            indices.Shape.Dims, axis, (byte*)output.Pointer, output.ByteCount);
     }
 
     public void ScatterAdd(Tensor source, Tensor indices, int axis, Tensor output)

@@ -16,14 +16,22 @@ public sealed unsafe class BufferPool : IDisposable
     // A locked array stack per size class: ConcurrentStack allocated a node per push, i.e. per tensor freed.
     private readonly FreeList[] _free = new FreeList[ClassCount];
     private readonly long _maxRetainedBytes;
+    private readonly byte? _fillOnRent;
     private long _outstandingBytes;
     private long _retainedBytes;
     private long _rents;
     private long _misses;
 
-    public BufferPool(long maxRetainedBytes = 2L << 30)
+    /// <param name="maxRetainedBytes">Bytes kept for reuse at most; returns past it are freed.</param>
+    /// <param name="fillOnRent">
+    /// When set, every rented buffer is filled with this byte first (like glibc's MALLOC_PERTURB_): tests use it to
+    /// prove that no kernel reads an output or temporary it has not written, i.e. that a reused buffer's earlier
+    /// contents, possibly another request's, never reach a result.
+    /// </param>
+    public BufferPool(long maxRetainedBytes = 2L << 30, byte? fillOnRent = null)
     {
         _maxRetainedBytes = maxRetainedBytes;
+        _fillOnRent = fillOnRent;
         for (int i = 0; i < ClassCount; i++) _free[i] = new FreeList();
     }
 
@@ -66,6 +74,7 @@ public sealed unsafe class BufferPool : IDisposable
             Interlocked.Add(ref _retainedBytes, -capacity);
         }
         Interlocked.Add(ref _outstandingBytes, capacity);
+        if (_fillOnRent is { } fill) NativeMemory.Fill((void*)ptr, (nuint)capacity, fill);
         return ptr;
     }
 

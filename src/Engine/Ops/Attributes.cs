@@ -103,7 +103,7 @@ public sealed class Attributes : IReadOnlyDictionary<string, AttrValue>
     public long GetInt(string name, long? fallback = null) => Get(name, fallback, v => v.Value switch
     {
         long l => l,
-        double d when d == Math.Floor(d) && Math.Abs(d) < 9e15 => (long)d,
+        double d when IsExactInteger(d) => (long)d,
         bool b => b ? 1 : 0,
         _ => (long?)null,
     }, "an integer");
@@ -137,16 +137,39 @@ public sealed class Attributes : IReadOnlyDictionary<string, AttrValue>
             {
                 long[] l => l,
                 long l => [l],
-                double[] d when d.All(x => x == Math.Floor(x)) => Array.ConvertAll(d, x => (long)x),
-                double d when d == Math.Floor(d) => [(long)d],
+                double[] d when d.All(IsExactInteger) => Array.ConvertAll(d, x => (long)x),
+                double d when IsExactInteger(d) => [(long)d],
                 _ => throw Bad(name, "a list of integers", v),
             };
         }
         return fallback ?? throw Missing(name);
     }
 
-    /// <summary>A list of ints as int[], or null when absent.</summary>
-    public int[]? GetAxes(string name) => Has(name) ? Array.ConvertAll(GetInts(name), x => checked((int)x)) : null;
+    /// <summary>A list of axes as int[], or null when absent (each within int range; ops normalise them).</summary>
+    public int[]? GetAxes(string name) => Has(name) ? Array.ConvertAll(GetInts(name), x => ToAxis(name, x)) : null;
+
+    /// <summary>One axis (negative counts from the end; ops normalise it against their input's rank).</summary>
+    public int GetAxis(string name, long fallback) => ToAxis(name, GetInt(name, fallback));
+
+    /// <summary>A shape attribute, checked like every <see cref="Shape"/> (dimensions, rank, element count).</summary>
+    public Shape GetShape(string name)
+    {
+        try
+        {
+            return Shape.FromLongs(GetInts(name), $"attribute '{name}'");
+        }
+        catch (EngineException e) when (e.Code == ErrorCodes.InvalidTensor)
+        {
+            throw EngineException.InvalidGraph(e.Detail);
+        }
+    }
+
+    private static int ToAxis(string name, long axis) =>
+        axis is >= -Shape.MaxRank and < Shape.MaxRank ? (int)axis
+            : throw EngineException.InvalidGraph($"attribute '{name}' = {axis} is not an axis (a tensor has at most {Shape.MaxRank})");
+
+    /// <summary>A double that is an integer a long holds exactly.</summary>
+    private static bool IsExactInteger(double d) => d == Math.Floor(d) && Math.Abs(d) < 9e15;
 
     public double[] GetFloats(string name, double[]? fallback = null)
     {

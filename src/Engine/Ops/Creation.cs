@@ -19,20 +19,17 @@ public abstract class CreationOp : PrimitiveOp
     protected static OpSchema Describe(string name, string summary, params OpAttribute[] attributes) =>
         new(name, "creation", summary, [], attributes, "the given shape and dtype", false);
 
-    /// <summary>The <c>shape</c> attribute, checked: rank at most 8, no negative dimension.</summary>
+    /// <summary>The <c>shape</c> attribute, checked like every shape (rank, dimensions, element count).</summary>
     protected Shape ShapeOf(Attributes attrs)
     {
-        var spec = attrs.GetInts("shape");
-        if (spec.Length > Shape.MaxRank)
-            throw EngineException.InvalidGraph($"shape has rank {spec.Length}, over the maximum of {Shape.MaxRank}", op: Name);
-        var dims = new int[spec.Length];
-        for (int i = 0; i < spec.Length; i++)
+        try
         {
-            if (spec[i] < 0 || spec[i] > int.MaxValue)
-                throw EngineException.InvalidGraph($"bad dimension {spec[i]} in shape [{string.Join(", ", spec)}]", op: Name);
-            dims[i] = (int)spec[i];
+            return attrs.GetShape("shape");
         }
-        return new Shape(dims);
+        catch (EngineException e)
+        {
+            throw e.At(null, Name);
+        }
     }
 
     protected DType DTypeOf(Attributes attrs, bool floatOnly = false)

@@ -32,7 +32,7 @@ public sealed class GatherOp : PrimitiveOp
         var (x, indices) = (inputs[0], inputs[1]);
         ExpectIndices(Name, indices);
         if (x.Shape.Rank == 0) throw EngineException.ShapeMismatch($"{Name}: a scalar has no axis to index", op: Name);
-        int axis = x.Shape.NormalizeAxis(checked((int)attrs.GetInt("axis", 0)), Name);
+        int axis = x.Shape.NormalizeAxis(attrs.GetAxis("axis", 0), Name);
         var dims = new List<int>();
         for (int d = 0; d < axis; d++) dims.Add(x.Shape[d]);
         dims.AddRange(indices.Shape.ToArray());
@@ -50,7 +50,7 @@ public sealed class GatherOp : PrimitiveOp
 
     public override void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output)
     {
-        int axis = inputs[0].Shape.NormalizeAxis(checked((int)attrs.GetInt("axis", 0)), Name);
+        int axis = inputs[0].Shape.NormalizeAxis(attrs.GetAxis("axis", 0), Name);
         try
         {
             scope.Backend.Gather(inputs[0], inputs[1], axis, output);
@@ -64,7 +64,7 @@ public sealed class GatherOp : PrimitiveOp
     public override Tensor?[] Vjp(VjpArgs v)
     {
         var (x, indices) = (v.Inputs[0], v.Inputs[1]);
-        int axis = x.Shape.NormalizeAxis(checked((int)v.Attrs.GetInt("axis", 0)), Name);
+        int axis = x.Shape.NormalizeAxis(v.Attrs.GetAxis("axis", 0), Name);
         return [F.ScatterAdd(v.Grad, indices, axis, x.Shape[axis]), null];
     }
 

@@ -25,8 +25,9 @@ public sealed class ConcatOp : PrimitiveOp
         var first = MovementChecks.SameDType(Name, inputs);
         if (first.Shape.Rank == 0)
             throw EngineException.ShapeMismatch($"{Name}: scalars have no axis to join along (use stack)", op: Name);
-        int axis = first.Shape.NormalizeAxis(checked((int)attrs.GetInt("axis", 0)), Name);
+        int axis = first.Shape.NormalizeAxis(attrs.GetAxis("axis", 0), Name);
         var dims = first.Shape.ToArray();
+        long joined = dims[axis];
         for (int i = 1; i < inputs.Length; i++)
         {
             var s = inputs[i].Shape;
@@ -34,13 +35,17 @@ public sealed class ConcatOp : PrimitiveOp
             for (int d = 0; fits && d < s.Rank; d++) fits = d == axis || s[d] == dims[d];
             if (!fits)
                 throw EngineException.ShapeMismatch($"{Name}: {first.Shape} and {s} (input {i}) differ outside axis {axis}", op: Name);
-            dims[axis] = checked(dims[axis] + s[axis]);
+            joined += s[axis];
         }
+        // Summed in a long: the joined length may pass int range, which the shape then refuses like any overlarge one.
+        if (joined > int.MaxValue)
+            throw EngineException.InvalidTensor($"{Name}: the joined axis would have {joined} elements, more than a tensor may have");
+        dims[axis] = (int)joined;
         return new TensorType(new Shape(dims), first.DType);
     }
 
     public override void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output) =>
-        scope.Backend.Concat(inputs, inputs[0].Shape.NormalizeAxis(checked((int)attrs.GetInt("axis", 0)), Name), output);
+        scope.Backend.Concat(inputs, inputs[0].Shape.NormalizeAxis(attrs.GetAxis("axis", 0), Name), output);
 
     internal override bool VjpReadsInput(int input) => false;
 
@@ -48,7 +53,7 @@ public sealed class ConcatOp : PrimitiveOp
 
     public override Tensor?[] Vjp(VjpArgs v)
     {
-        int axis = v.Inputs[0].Shape.NormalizeAxis(checked((int)v.Attrs.GetInt("axis", 0)), Name);
+        int axis = v.Inputs[0].Shape.NormalizeAxis(v.Attrs.GetAxis("axis", 0), Name);
         var grads = new Tensor?[v.Inputs.Length];
         int offset = 0;
         for (int i = 0; i < grads.Length; i++)

@@ -115,8 +115,8 @@ public sealed class FlattenOp : ShapeViewOp
         ExpectInputs(inputs, 1);
         var x = inputs[0].Shape;
         if (x.Rank == 0) return new TensorType(new Shape(1), inputs[0].DType);
-        int start = x.NormalizeAxis(checked((int)attrs.GetInt("start_axis", 0)), Name);
-        int end = x.NormalizeAxis(checked((int)attrs.GetInt("end_axis", -1)), Name);
+        int start = x.NormalizeAxis(attrs.GetAxis("start_axis", 0), Name);
+        int end = x.NormalizeAxis(attrs.GetAxis("end_axis", -1), Name);
         if (start > end)
             throw EngineException.InvalidGraph($"flatten: start_axis {start} comes after end_axis {end} for shape {x}", op: Name);
         var dims = new List<int>();

@@ -139,8 +139,7 @@ public sealed class SliceScatterOp : PrimitiveOp
         return new TensorType(shape, inputs[0].DType);
     }
 
-    private static Shape TargetShape(Attributes attrs) =>
-        new(Array.ConvertAll(attrs.GetInts("shape"), d => checked((int)d)));
+    private static Shape TargetShape(Attributes attrs) => attrs.GetShape("shape");
 
     public override void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output)
     {

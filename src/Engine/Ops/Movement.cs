@@ -42,7 +42,10 @@ public sealed class ReshapeOp : ViewOp
             if (spec[i] < 0 || spec[i] > int.MaxValue)
                 throw EngineException.InvalidGraph($"bad dimension {spec[i]} in shape [{string.Join(", ", spec)}]", op: op);
             dims[i] = (int)spec[i];
+            // known stays at most MaxElements times one dimension, so it cannot wrap; past the limit no input fits.
             known *= spec[i];
+            if (known > Shape.MaxElements)
+                throw EngineException.ShapeMismatch($"cannot reshape {from} into [{string.Join(", ", spec)}]", op: op);
         }
         if (infer >= 0)
         {
@@ -78,7 +81,7 @@ public sealed class BroadcastToOp : PrimitiveOp
     public override TensorType InferType(ReadOnlySpan<TensorType> inputs, Attributes attrs)
     {
         ExpectInputs(inputs, 1);
-        var target = new Shape(Array.ConvertAll(attrs.GetInts("shape"), d => checked((int)d)));
+        var target = attrs.GetShape("shape");
         if (!inputs[0].Shape.BroadcastsTo(target))
             throw EngineException.ShapeMismatch($"cannot broadcast {inputs[0].Shape} to {target}", op: Name);
         return new TensorType(target, inputs[0].DType);

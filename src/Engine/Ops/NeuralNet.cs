@@ -72,7 +72,7 @@ public sealed class SoftmaxOp : CompositeOp
     /// <summary>The axis in [0, rank); a scalar is treated as a one-element vector (softmax of it is 1).</summary>
     private int ResolveAxis(Shape shape, Attributes attrs)
     {
-        int axis = checked((int)attrs.GetInt("axis", -1));
+        int axis = attrs.GetAxis("axis", -1);
         return shape.Rank == 0 ? Shape.Vector(1).NormalizeAxis(axis, Name) : shape.NormalizeAxis(axis, Name);
     }
 

@@ -3,32 +3,82 @@ using System.Text;
 namespace AutogradService.Engine.Tensors;
 
 /// <summary>
-/// An immutable row-major shape of rank 0 to <see cref="MaxRank"/>. Equality is by dimensions.
+/// An immutable row-major shape of rank 0 to <see cref="MaxRank"/>. Equality is by dimensions. Every shape is checked
+/// when it is made: no negative dimension, and at most <see cref="MaxElements"/> elements, so its element count, byte
+/// count and strides are exact (never wrapped) and a tensor's claimed size always matches the buffer behind it.
 /// </summary>
 public readonly struct Shape : IEquatable<Shape>
 {
     public const int MaxRank = 8;
 
+    /// <summary>
+    /// The most elements any tensor may have: its bytes (at most 8 per element) still fit a span's int length. The
+    /// product of the non-zero dimensions is held to it too, so strides stay small even when a dimension is 0.
+    /// </summary>
+    public const long MaxElements = int.MaxValue / 8;
+
     private static readonly int[] Empty = [];
     private readonly int[]? _dims;
+    private readonly long _elements;
 
     public Shape(params int[] dims)
+        : this((int[])dims.Clone(), Count(dims))
+    {
+    }
+
+    private Shape(int[] dims, long elements)
+    {
+        _dims = dims;
+        _elements = elements;
+    }
+
+    /// <summary>Wraps an array the caller promises not to mutate (checked like every shape).</summary>
+    internal static Shape Own(int[] dims) => new(dims, Count(dims));
+
+    /// <summary>
+    /// A shape from a list of 64-bit dimensions (an attribute, a wire message): each must be 0 to int.MaxValue and
+    /// the whole within the limits above; errors name <paramref name="what"/>.
+    /// </summary>
+    public static Shape FromLongs(ReadOnlySpan<long> dims, string what = "shape")
+    {
+        if (dims.Length > MaxRank)
+            throw EngineException.InvalidTensor($"{what} has rank {dims.Length}, over the maximum of {MaxRank}");
+        var ints = new int[dims.Length];
+        for (int i = 0; i < dims.Length; i++)
+        {
+            if (dims[i] < 0 || dims[i] > int.MaxValue)
+                throw EngineException.InvalidTensor($"bad dimension {dims[i]} in {what} [{string.Join(", ", dims.ToArray())}]");
+            ints[i] = (int)dims[i];
+        }
+        return Own(ints);
+    }
+
+    /// <summary>The element count of <paramref name="dims"/>, refusing negative dimensions and overlarge products.</summary>
+    private static long Count(ReadOnlySpan<int> dims)
     {
         if (dims.Length > MaxRank)
             throw EngineException.InvalidTensor($"rank {dims.Length} is over the maximum of {MaxRank}");
+        long nonZero = 1;
+        bool empty = false;
         foreach (var d in dims)
-            if (d < 0) throw EngineException.InvalidTensor($"negative dimension {d} in shape [{string.Join(", ", dims)}]");
-        _dims = (int[])dims.Clone();
+        {
+            if (d < 0) throw EngineException.InvalidTensor($"negative dimension {d} in shape {Format(dims)}");
+            if (d == 0)
+            {
+                empty = true;
+                continue;
+            }
+            // nonZero is at most MaxElements (< 2^28) and d below 2^31, so the product fits a long before the test.
+            nonZero *= d;
+            if (nonZero > MaxElements)
+                throw EngineException.InvalidTensor($"shape {Format(dims)} has more than {MaxElements} elements, the most a tensor may have");
+        }
+        return empty ? 0 : nonZero;
     }
 
-    private Shape(int[] dims, bool _) => _dims = dims;
+    public static Shape Scalar => new(Empty, 1);
 
-    /// <summary>Wraps an array the caller promises not to mutate.</summary>
-    internal static Shape Own(int[] dims) => new(dims, true);
-
-    public static Shape Scalar => new(Empty, true);
-
-    public static Shape Vector(int n) => new(new[] { n }, true);
+    public static Shape Vector(int n) => new(new[] { n }, Count([n]));
 
     public ReadOnlySpan<int> Dims => _dims ?? Empty;
 
@@ -36,15 +86,8 @@ public readonly struct Shape : IEquatable<Shape>
 
     public int this[int axis] => Dims[axis];
 
-    public long ElementCount
-    {
-        get
-        {
-            long n = 1;
-            foreach (var d in Dims) n *= d;
-            return n;
-        }
-    }
+    /// <summary>The number of elements (1 for a scalar), exact: at most <see cref="MaxElements"/>.</summary>
+    public long ElementCount => _dims is null ? 1 : _elements;
 
     public int[] ToArray() => Dims.ToArray();
 
@@ -119,10 +162,11 @@ public readonly struct Shape : IEquatable<Shape>
 
     public static bool operator !=(Shape a, Shape b) => !a.Equals(b);
 
-    public override string ToString()
+    public override string ToString() => Format(Dims);
+
+    private static string Format(ReadOnlySpan<int> dims)
     {
         var sb = new StringBuilder("[");
-        var dims = Dims;
         for (int i = 0; i < dims.Length; i++)
         {
             if (i > 0) sb.Append(", ");

@@ -134,6 +134,7 @@ public sealed unsafe partial class Tensor : IDisposable
         ThrowIfDisposed();
         if (shape.ElementCount != ElementCount)
             throw EngineException.ShapeMismatch($"cannot view {Shape} as {shape}");
+        Scope.ReserveTensor();
         _storage.AddRef();
         return new Tensor(Scope, shape, DType, _storage);
     }
@@ -147,6 +148,7 @@ public sealed unsafe partial class Tensor : IDisposable
         if (_disposed) return;
         _disposed = true;
         _storage.Release();
+        Scope.Untrack();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

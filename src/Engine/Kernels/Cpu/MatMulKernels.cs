@@ -77,6 +77,9 @@ internal static unsafe partial class MatMulKernels
     public static void Gemm<T>(ReadOnlySpan<T> a, bool ta, ReadOnlySpan<T> b, bool tb, Span<T> c, int m, int n, int k)
         where T : unmanaged, INumber<T>
     {
+        // The tiled kernel reads A and B through pointers: their lengths must cover the product's operands.
+        KernelBounds.Require(m >= 0 && n >= 0 && k >= 0 && a.Length >= (long)m * k && b.Length >= (long)k * n && c.Length >= (long)m * n,
+            "matrix product operand sizes");
         c = c[..(m * n)];
         c.Clear();
         if (m == 0 || n == 0 || k == 0) return;

@@ -12,11 +12,14 @@ internal static unsafe class MovementKernels
 {
     /// <summary>
     /// For every index i over <paramref name="dims"/>: dst[dstBase + Σ i_d·dstStrides_d] = src[srcBase + Σ i_d·srcStrides_d]
-    /// (offsets in elements of <paramref name="size"/> bytes; strides may be negative).
+    /// (offsets in elements of <paramref name="size"/> bytes; strides may be negative). The walks are checked against
+    /// the buffers' element counts first.
     /// </summary>
-    public static void StridedCopy(byte* src, long srcBase, ReadOnlySpan<long> srcStrides, byte* dst, long dstBase,
-        ReadOnlySpan<long> dstStrides, ReadOnlySpan<int> dims, int size)
+    public static void StridedCopy(byte* src, long srcBase, ReadOnlySpan<long> srcStrides, long srcCount, byte* dst, long dstBase,
+        ReadOnlySpan<long> dstStrides, long dstCount, ReadOnlySpan<int> dims, int size)
     {
+        KernelBounds.Strided(srcBase, srcStrides, dims, srcCount, "strided copy source");
+        KernelBounds.Strided(dstBase, dstStrides, dims, dstCount, "strided copy destination");
         // Drop size-1 dims and merge neighbours that are contiguous on both sides, so the inner run is as long as it can be.
         Span<int> d = stackalloc int[Shape.MaxRank];
         Span<long> ss = stackalloc long[Shape.MaxRank], ds = stackalloc long[Shape.MaxRank];
@@ -115,8 +118,15 @@ internal static unsafe class MovementKernels
     /// Joins inputs block by block: for each of <paramref name="outer"/> blocks, input j contributes its next
     /// <c>chunks[j]</c> bytes, in input order.
     /// </summary>
-    public static void Concat(ReadOnlySpan<nint> inputs, ReadOnlySpan<long> chunks, long outer, byte* dst)
+    public static void Concat(ReadOnlySpan<nint> inputs, ReadOnlySpan<long> inputBytes, ReadOnlySpan<long> chunks, long outer, byte* dst, long dstBytes)
     {
+        long total = 0;
+        for (int j = 0; j < inputs.Length; j++)
+        {
+            KernelBounds.Require(chunks[j] >= 0 && chunks[j] * outer == inputBytes[j], "concat input size");
+            total += chunks[j] * outer;
+        }
+        KernelBounds.Require(total == dstBytes, "concat output size");
         for (long o = 0; o < outer; o++)
         {
             for (int j = 0; j < inputs.Length; j++)
@@ -132,8 +142,10 @@ internal static unsafe class MovementKernels
     /// y[o, j, :] = x[o, indices[j], :] for x seen as [outer, n, inner] (inner in bytes) and y as [outer, J, inner].
     /// Indices are checked first (negative ones count from the end, as in NumPy's take).
     /// </summary>
-    public static void Gather(byte* x, long outer, int n, long inner, ReadOnlySpan<long> indices, ReadOnlySpan<int> indexDims, int axis, byte* y)
+    public static void Gather(byte* x, long xBytes, long outer, int n, long inner, ReadOnlySpan<long> indices, ReadOnlySpan<int> indexDims,
+        int axis, byte* y, long yBytes)
     {
+        KernelBounds.Require(outer * n * inner == xBytes && outer * indices.Length * inner == yBytes, "gather sizes");
         Validate(indices, indexDims, n, axis);
         for (long o = 0; o < outer; o++)
         {
