@@ -38,5 +38,13 @@ public sealed record Graph(
 {
     public IReadOnlyDictionary<string, HostTensor> ConstantValues => Constants ?? EmptyConstants;
 
+    /// <summary>"Is this one of the graph's inputs?", linear overall even when a request names thousands of them.</summary>
+    internal Func<string, bool> InputNameTest()
+    {
+        if (Inputs.Count < 8) return name => Inputs.Any(p => p.Name == name);
+        var names = Inputs.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+        return names.Contains;
+    }
+
     private static readonly IReadOnlyDictionary<string, HostTensor> EmptyConstants = new Dictionary<string, HostTensor>();
 }

@@ -36,8 +36,7 @@ public static class GraphHash
 
         public void Graph(Graph g, int depth)
         {
-            if (depth > GraphValidator.MaxDepth)
-                throw EngineException.InvalidGraph($"subgraphs are nested more than {GraphValidator.MaxDepth} levels deep");
+            if (depth > GraphLimits.MaxSubgraphDepth) throw GraphLimits.NestedTooDeep();
             Tag('G');
             Int(g.Inputs?.Count ?? -1);
             foreach (var p in g.Inputs ?? [])

@@ -11,9 +11,6 @@ namespace AutogradService.Engine.Graphs;
 /// </summary>
 public static class GraphValidator
 {
-    /// <summary>How deeply subgraphs may nest (guards the recursion against hostile input).</summary>
-    public const int MaxDepth = 32;
-
     /// <summary>
     /// Validates <paramref name="graph"/> for the given input types (default: as declared) and returns it planned:
     /// nodes in a topological order and every value's inferred type.
@@ -23,8 +20,9 @@ public static class GraphValidator
         InferredType[]? bound = null;
         if (inputTypes is not null)
         {
+            var declares = graph.InputNameTest();
             foreach (var name in inputTypes.Keys)
-                if (!graph.Inputs.Any(p => p.Name == name))
+                if (!declares(name))
                     throw new EngineException(ErrorCodes.InvalidArgument, $"the graph has no input '{name}' (its inputs: {NameList(graph.Inputs.Select(p => p.Name))})", input: name);
             bound = graph.Inputs.Select(p => inputTypes.TryGetValue(p.Name, out var t) ? t : InferredType.From(p)).ToArray();
         }
@@ -58,8 +56,7 @@ internal sealed partial class GraphAnalyzer(OpRegistry registry)
     /// <param name="owner">For subgraphs, how errors name it ("the body graph of while node 'loop'").</param>
     public PlannedGraph Analyze(Graph g, InferredType[]? bound, TypeEnv? parent, string path, int depth, string? owner)
     {
-        if (depth > GraphValidator.MaxDepth)
-            throw EngineException.InvalidGraph($"subgraphs are nested more than {GraphValidator.MaxDepth} levels deep");
+        if (depth > GraphLimits.MaxSubgraphDepth) throw GraphLimits.NestedTooDeep();
         if (g.Inputs is null || g.Nodes is null || g.Outputs is null)
             throw EngineException.InvalidGraph($"{owner ?? "the graph"} lacks its inputs, nodes or outputs list");
         var defined = CollectDefinitions(g, path);
@@ -291,8 +288,7 @@ internal sealed partial class GraphAnalyzer(OpRegistry registry)
     internal HashSet<string> FreeNames(Graph g, int depth)
     {
         if (_freeNames.TryGetValue(g, out var cached)) return cached;
-        if (depth > GraphValidator.MaxDepth)
-            throw EngineException.InvalidGraph($"subgraphs are nested more than {GraphValidator.MaxDepth} levels deep");
+        if (depth > GraphLimits.MaxSubgraphDepth) throw GraphLimits.NestedTooDeep();
         var locals = new HashSet<string>(StringComparer.Ordinal);
         foreach (var p in g.Inputs ?? []) if (p?.Name is not null) locals.Add(p.Name);
         foreach (var name in g.ConstantValues.Keys) locals.Add(name);

@@ -102,8 +102,9 @@ public sealed partial class Interpreter
     private static Tensor[] CheckInputs(Plan plan, IReadOnlyDictionary<string, Tensor> inputs)
     {
         var graph = plan.Graph;
+        var declares = graph.InputNameTest();
         foreach (var name in inputs.Keys)
-            if (!graph.Inputs.Any(p => p.Name == name))
+            if (!declares(name))
                 throw new EngineException(ErrorCodes.InvalidArgument,
                     $"the graph has no input '{name}' (its inputs: {GraphValidator.NameList(graph.Inputs.Select(p => p.Name))})", input: name);
         var args = new Tensor[graph.Inputs.Count];

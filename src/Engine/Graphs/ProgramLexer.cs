@@ -27,102 +27,119 @@ internal readonly record struct Token(TokenKind Kind, string Text, int Line, int
 }
 
 /// <summary>
-/// Splits program text into tokens. Newlines end statements except inside parentheses or brackets (as in
-/// Python); <c>#</c> starts a comment to the end of the line.
+/// Reads program text one token at a time (nothing is kept but the position, so memory does not grow with the
+/// text). Newlines end statements except inside parentheses or brackets (as in Python); <c>#</c> starts a comment to
+/// the end of the line. Identifiers are interned in the caller's name set, so a name read a million times is one
+/// string. After the last token it returns a Newline, then End forever.
 /// </summary>
-internal static class ProgramLexer
+internal sealed class ProgramLexer(string text, HashSet<string> names)
 {
     private static readonly string[] Symbols = ["**", "+", "-", "*", "/", "@", "=", "(", ")", ",", "[", "]"];
 
-    public static List<Token> Tokenize(string text)
+    private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _names = names.GetAlternateLookup<ReadOnlySpan<char>>();
+    private int _line = 1, _lineStart, _depth, _i;
+    private bool _ended;
+
+    /// <summary>Tokens read so far (for periodic checks by the caller).</summary>
+    public long Count { get; private set; }
+
+    public Token Next()
     {
-        var tokens = new List<Token>();
-        int line = 1, lineStart = 0, depth = 0, i = 0;
-        while (i < text.Length)
+        Count++;
+        while (_i < text.Length)
         {
-            char c = text[i];
-            int column = i - lineStart + 1;
+            char c = text[_i];
+            int column = _i - _lineStart + 1;
             if (c == '\n')
             {
-                if (depth == 0) tokens.Add(new Token(TokenKind.Newline, "\n", line, column));
-                i++;
-                line++;
-                lineStart = i;
+                var newline = new Token(TokenKind.Newline, "\n", _line, column);
+                _i++;
+                _line++;
+                _lineStart = _i;
+                if (_depth == 0) return newline;
                 continue;
             }
             if (char.IsWhiteSpace(c))
             {
-                i++;
+                _i++;
                 continue;
             }
             if (c == '#')
             {
-                while (i < text.Length && text[i] != '\n') i++;
+                while (_i < text.Length && text[_i] != '\n') _i++;
                 continue;
             }
             if (char.IsAsciiLetter(c) || c == '_')
             {
-                int start = i;
-                while (i < text.Length && (char.IsAsciiLetterOrDigit(text[i]) || text[i] == '_')) i++;
-                tokens.Add(new Token(TokenKind.Identifier, text[start..i], line, column));
-                continue;
+                int start = _i;
+                while (_i < text.Length && (char.IsAsciiLetterOrDigit(text[_i]) || text[_i] == '_')) _i++;
+                return new Token(TokenKind.Identifier, Intern(text.AsSpan(start, _i - start)), _line, column);
             }
-            if (char.IsAsciiDigit(c) || (c == '.' && i + 1 < text.Length && char.IsAsciiDigit(text[i + 1])))
-            {
-                tokens.Add(new Token(TokenKind.Number, ReadNumber(text, ref i, line, column), line, column));
-                continue;
-            }
+            if (char.IsAsciiDigit(c) || (c == '.' && _i + 1 < text.Length && char.IsAsciiDigit(text[_i + 1])))
+                return new Token(TokenKind.Number, ReadNumber(column), _line, column);
             if (c is '"' or '\'')
-            {
-                tokens.Add(new Token(TokenKind.String, ReadString(text, ref i, line, column), line, column));
-                continue;
-            }
-            var symbol = Symbols.FirstOrDefault(s => string.CompareOrdinal(text, i, s, 0, s.Length) == 0)
-                ?? throw ProgramParser.Error(line, column, $"unexpected character '{c}'");
-            if (symbol is "(" or "[") depth++;
-            else if (symbol is ")" or "]") depth = Math.Max(0, depth - 1);
-            tokens.Add(new Token(TokenKind.Symbol, symbol, line, column));
-            i += symbol.Length;
+                return new Token(TokenKind.String, ReadString(column), _line, column);
+            var symbol = Symbol() ?? throw ProgramParser.Error(_line, column, $"unexpected character '{c}'");
+            if (symbol is "(" or "[") _depth++;
+            else if (symbol is ")" or "]") _depth = Math.Max(0, _depth - 1);
+            _i += symbol.Length;
+            return new Token(TokenKind.Symbol, symbol, _line, column);
         }
-        tokens.Add(new Token(TokenKind.Newline, "\n", line, text.Length - lineStart + 1));
-        tokens.Add(new Token(TokenKind.End, "", line, text.Length - lineStart + 1));
-        return tokens;
+        int endColumn = text.Length - _lineStart + 1;
+        if (_ended) return new Token(TokenKind.End, "", _line, endColumn);
+        _ended = true;
+        return new Token(TokenKind.Newline, "\n", _line, endColumn);
     }
 
-    private static string ReadNumber(string text, ref int i, int line, int column)
+    private string Intern(ReadOnlySpan<char> name)
     {
-        int start = i;
-        while (i < text.Length && char.IsAsciiDigit(text[i])) i++;
-        if (i < text.Length && text[i] == '.')
-        {
-            i++;
-            while (i < text.Length && char.IsAsciiDigit(text[i])) i++;
-        }
-        if (i < text.Length && text[i] is 'e' or 'E')
-        {
-            int mark = i++;
-            if (i < text.Length && text[i] is '+' or '-') i++;
-            if (i >= text.Length || !char.IsAsciiDigit(text[i]))
-                throw ProgramParser.Error(line, column + (mark - start), "an exponent needs digits");
-            while (i < text.Length && char.IsAsciiDigit(text[i])) i++;
-        }
-        if (i < text.Length && (char.IsAsciiLetter(text[i]) || text[i] == '_'))
-            throw ProgramParser.Error(line, column + (i - start), $"unexpected '{text[i]}' after the number {text[start..i]}");
-        return text[start..i];
+        if (_names.TryGetValue(name, out var known)) return known;
+        var s = name.ToString();
+        names.Add(s);
+        return s;
     }
 
-    private static string ReadString(string text, ref int i, int line, int column)
+    private string? Symbol()
     {
-        char quote = text[i++];
+        foreach (var s in Symbols)
+            if (string.CompareOrdinal(text, _i, s, 0, s.Length) == 0) return s;
+        return null;
+    }
+
+    private string ReadNumber(int column)
+    {
+        int start = _i;
+        while (_i < text.Length && char.IsAsciiDigit(text[_i])) _i++;
+        if (_i < text.Length && text[_i] == '.')
+        {
+            _i++;
+            while (_i < text.Length && char.IsAsciiDigit(text[_i])) _i++;
+        }
+        if (_i < text.Length && text[_i] is 'e' or 'E')
+        {
+            int mark = _i++;
+            if (_i < text.Length && text[_i] is '+' or '-') _i++;
+            if (_i >= text.Length || !char.IsAsciiDigit(text[_i]))
+                throw ProgramParser.Error(_line, column + (mark - start), "an exponent needs digits");
+            while (_i < text.Length && char.IsAsciiDigit(text[_i])) _i++;
+        }
+        if (_i < text.Length && (char.IsAsciiLetter(text[_i]) || text[_i] == '_'))
+            throw ProgramParser.Error(_line, column + (_i - start), $"unexpected '{text[_i]}' after the number {text[start.._i]}");
+        return text[start.._i];
+    }
+
+    private string ReadString(int column)
+    {
+        char quote = text[_i++];
         var sb = new StringBuilder();
         while (true)
         {
-            if (i >= text.Length || text[i] == '\n') throw ProgramParser.Error(line, column, "the string is not closed");
-            char c = text[i++];
+            if (_i >= text.Length || text[_i] == '\n') throw ProgramParser.Error(_line, column, "the string is not closed");
+            char c = text[_i++];
             if (c == quote) return sb.ToString();
-            if (c == '\\' && i < text.Length)
+            if (c == '\\' && _i < text.Length)
             {
-                char e = text[i++];
+                char e = text[_i++];
                 sb.Append(e switch { 'n' => '\n', 't' => '\t', _ => e });
                 continue;
             }

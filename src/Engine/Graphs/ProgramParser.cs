@@ -18,44 +18,57 @@ public sealed record ParsedProgram(Graph Graph, IReadOnlyDictionary<string, stri
 /// </summary>
 public sealed class ProgramParser
 {
-    private readonly List<Token> _tokens;
+    private readonly ProgramLexer _lexer;
+    private readonly Token[] _lookahead = new Token[2];
+    private int _buffered;
     private readonly OpRegistry _registry;
-    private readonly HashSet<string> _taken;
+    private readonly GraphSizeGuard _guard;
+    private readonly HashSet<string> _taken = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _assignments = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _assignedSoFar = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _bindings = new(StringComparer.Ordinal);
     private readonly List<Parameter> _inputs = [];
+    private readonly HashSet<string> _inputNames = new(StringComparer.Ordinal);
     private readonly List<Node> _nodes = [];
     private readonly Dictionary<string, HostTensor> _constants = new(StringComparer.Ordinal);
-    private int _pos;
     private int _temp;
+    private int _depth;
 
-    private ProgramParser(string text, OpRegistry registry)
+    private ProgramParser(string text, OpRegistry registry, GraphLimits limits)
     {
-        _tokens = ProgramLexer.Tokenize(text);
         _registry = registry;
-        _taken = new HashSet<string>(_tokens.Where(t => t.Kind == TokenKind.Identifier).Select(t => t.Text), StringComparer.Ordinal);
-        // Count assignments up front so the last assignment of a name can keep the name itself.
-        for (int i = 0; i + 1 < _tokens.Count; i++)
+        _guard = limits.Guard();
+        // A first pass collects every identifier (fresh names must avoid them all) and counts assignments, so the
+        // last assignment of a name can keep the name itself. It keeps only the distinct names, never the tokens.
+        var scan = new ProgramLexer(text, _taken);
+        Token previous = new(TokenKind.Newline, "\n", 1, 1), current = scan.Next();
+        while (current.Kind != TokenKind.End)
         {
-            bool lineStart = i == 0 || _tokens[i - 1].Kind == TokenKind.Newline;
-            if (lineStart && _tokens[i].Kind == TokenKind.Identifier && _tokens[i + 1].Is("="))
-                _assignments[_tokens[i].Text] = _assignments.GetValueOrDefault(_tokens[i].Text) + 1;
+            var next = scan.Next();
+            if (previous.Kind == TokenKind.Newline && current.Kind == TokenKind.Identifier && next.Is("="))
+                _assignments[current.Text] = _assignments.GetValueOrDefault(current.Text) + 1;
+            if (current.Kind == TokenKind.Identifier) _guard.CheckLength(current.Text, $"the name at line {current.Line}, column {current.Column}");
+            if (_taken.Count > limits.MaxNames)
+                throw Error(current, $"the program uses more than {limits.MaxNames} distinct names, its limit");
+            if ((scan.Count & 4095) == 0) _guard.ThrowIfCancelled();
+            (previous, current) = (current, next);
         }
+        _lexer = new ProgramLexer(text, _taken);
     }
 
     /// <summary>Parses <paramref name="text"/>; syntax errors are <c>invalid_graph</c> with "line L, column C".</summary>
-    public static Graph Parse(string text, IReadOnlyList<string>? outputs = null, OpRegistry? registry = null) =>
-        ParseProgram(text, outputs, registry).Graph;
+    public static Graph Parse(string text, IReadOnlyList<string>? outputs = null, OpRegistry? registry = null, GraphLimits? limits = null) =>
+        ParseProgram(text, outputs, registry, limits).Graph;
 
     /// <summary>
     /// Parses and also reports, for each assigned name, the graph value holding its final assignment (a session
     /// binds those names after running the program).
     /// </summary>
-    public static ParsedProgram ParseProgram(string text, IReadOnlyList<string>? outputs = null, OpRegistry? registry = null)
+    public static ParsedProgram ParseProgram(string text, IReadOnlyList<string>? outputs = null, OpRegistry? registry = null,
+        GraphLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var parser = new ProgramParser(text, registry ?? OpRegistry.Default);
+        var parser = new ProgramParser(text, registry ?? OpRegistry.Default, limits ?? GraphLimits.Default);
         var last = parser.ParseProgram();
         var outs = outputs is { Count: > 0 }
             ? outputs.Select(o => parser._bindings.GetValueOrDefault(o, o)).ToArray()
@@ -68,9 +81,19 @@ public sealed class ProgramParser
 
     private static EngineException Error(Token at, string message) => Error(at.Line, at.Column, message);
 
-    private Token Peek(int ahead = 0) => _tokens[Math.Min(_pos + ahead, _tokens.Count - 1)];
+    private Token Peek(int ahead = 0)
+    {
+        while (_buffered <= ahead) _lookahead[_buffered++] = _lexer.Next();
+        return _lookahead[ahead];
+    }
 
-    private Token Next() => _tokens[Math.Min(_pos++, _tokens.Count - 1)];
+    private Token Next()
+    {
+        var t = Peek();
+        _lookahead[0] = _lookahead[1];
+        _buffered--;
+        return t;
+    }
 
     private Token Expect(string symbol, string context)
     {
@@ -86,7 +109,7 @@ public sealed class ProgramParser
         {
             if (Peek().Kind == TokenKind.Newline)
             {
-                _pos++;
+                Next();
                 continue;
             }
             last = ParseStatement();
@@ -102,7 +125,7 @@ public sealed class ProgramParser
         var target = Next();
         if (target.Kind != TokenKind.Identifier || !Peek().Is("="))
             throw Error(target, $"expected an assignment 'name = expression', found {target.Describe()}");
-        _pos++; // '='
+        Next(); // '='
         var name = target.Text;
         var value = ParseExpression();
         if (Peek().Kind is not (TokenKind.Newline or TokenKind.End))
@@ -110,7 +133,7 @@ public sealed class ProgramParser
 
         // Named after the parse: the right side may have made the name an input (x = x + 1).
         int k = _assignedSoFar[name] = _assignedSoFar.GetValueOrDefault(name) + 1;
-        bool isInput = _inputs.Any(p => p.Name == name);
+        bool isInput = _inputNames.Contains(name);
         var valueName = k == _assignments[name] && !isInput ? name : Fresh(name);
         if (value.Literal is { } v)
         {
@@ -124,6 +147,7 @@ public sealed class ProgramParser
         }
         else
         {
+            _guard.Node();
             _nodes.Add(new Node("identity", [value.Name!], [valueName]));
         }
         _bindings[name] = valueName;
@@ -158,27 +182,37 @@ public sealed class ProgramParser
         return left;
     }
 
+    /// <summary>Every nesting (parentheses, call arguments, signs, <c>**</c> chains) passes here: its depth is counted.</summary>
     private Operand ParseUnary()
     {
-        if (Peek().Is("-"))
+        if (++_depth > GraphLimits.MaxExpressionDepth)
+            throw Error(Peek(), $"the expression is nested more than {GraphLimits.MaxExpressionDepth} deep, the limit");
+        try
         {
-            _pos++;
-            var operand = ParseUnary();
-            return operand.Literal is { } v ? new Operand(null, -v) : Emit("neg", [operand], Attributes.Empty);
+            if (Peek().Is("-"))
+            {
+                Next();
+                var operand = ParseUnary();
+                return operand.Literal is { } v ? new Operand(null, -v) : Emit("neg", [operand], Attributes.Empty);
+            }
+            if (Peek().Is("+"))
+            {
+                Next();
+                return ParseUnary();
+            }
+            return ParsePower();
         }
-        if (Peek().Is("+"))
+        finally
         {
-            _pos++;
-            return ParseUnary();
+            _depth--;
         }
-        return ParsePower();
     }
 
     private Operand ParsePower()
     {
         var b = ParsePrimary();
         if (!Peek().Is("**")) return b;
-        _pos++;
+        Next();
         return Emit("pow", [b, ParseUnary()], Attributes.Empty);
     }
 
@@ -206,7 +240,7 @@ public sealed class ProgramParser
     private string Read(string name)
     {
         if (_bindings.TryGetValue(name, out var bound)) return bound;
-        if (!_inputs.Any(p => p.Name == name)) _inputs.Add(new Parameter(name) { AnyDType = true });
+        if (_inputNames.Add(name)) _inputs.Add(new Parameter(name) { AnyDType = true });
         return name;
     }
 
@@ -217,6 +251,7 @@ public sealed class ProgramParser
         Expect("(", "after the op name");
         var args = new List<Operand>();
         var attrs = new List<KeyValuePair<string, AttrValue>>();
+        var keys = new HashSet<string>(StringComparer.Ordinal);
         if (!Peek().Is(")"))
         {
             while (true)
@@ -224,8 +259,8 @@ public sealed class ProgramParser
                 if (Peek().Kind == TokenKind.Identifier && Peek(1).Is("="))
                 {
                     var key = Next();
-                    _pos++; // '='
-                    if (attrs.Any(a => a.Key == key.Text)) throw Error(key, $"attribute '{key.Text}' is given twice");
+                    Next(); // '='
+                    if (!keys.Add(key.Text)) throw Error(key, $"attribute '{key.Text}' is given twice");
                     attrs.Add(KeyValuePair.Create(key.Text, ParseAttribute()));
                 }
                 else
@@ -246,7 +281,7 @@ public sealed class ProgramParser
         var t = Peek();
         if (t.Is("["))
         {
-            _pos++;
+            Next();
             var items = new List<(double Value, bool Integral)>();
             if (!Peek().Is("]"))
             {
@@ -262,7 +297,7 @@ public sealed class ProgramParser
                 ? AttrValue.Ints(items.Select(x => (long)x.Value).ToArray())
                 : AttrValue.Floats(items.Select(x => x.Value).ToArray());
         }
-        _pos++;
+        Next();
         if (t.Kind == TokenKind.String) return AttrValue.String(t.Text);
         if (t.Kind == TokenKind.Identifier && t.Text is "true" or "True") return AttrValue.Bool(true);
         if (t.Kind == TokenKind.Identifier && t.Text is "false" or "False") return AttrValue.Bool(false);
@@ -296,6 +331,7 @@ public sealed class ProgramParser
 
     private Operand Emit(string op, List<Operand> args, Attributes attrs)
     {
+        _guard.Node();
         var output = Fresh(op);
         var node = new Node(op, args.Select(a => a.AsInput).ToArray(), [output], attrs.Count == 0 ? null : attrs);
         _nodes.Add(node);
