@@ -12,12 +12,14 @@ public static class ErrorCatalog
     public const string Overloaded = "overloaded";
     public const string RequestTooLarge = "request_too_large";
     public const string Internal = "internal";
+    public const string DeviceUnavailable = "device_unavailable";
 
     public static (int Http, StatusCode Grpc) StatusFor(string code) => code switch
     {
         ErrorCodes.InvalidGraph or ErrorCodes.ShapeMismatch or ErrorCodes.DTypeMismatch or ErrorCodes.InvalidTensor
             or ErrorCodes.NotDifferentiable or ErrorCodes.InvalidArgument => (400, StatusCode.InvalidArgument),
         ErrorCodes.GraphFreed => (409, StatusCode.FailedPrecondition),
+        DeviceUnavailable => (400, StatusCode.FailedPrecondition),
         ErrorCodes.MemoryLimitExceeded => (422, StatusCode.ResourceExhausted),
         ErrorCodes.IterationLimitExceeded => (422, StatusCode.ResourceExhausted),
         ErrorCodes.DeadlineExceeded => (504, StatusCode.DeadlineExceeded),
@@ -42,6 +44,7 @@ public static class ErrorCatalog
         ErrorCodes.NotFound => "Not found",
         Overloaded => "Overloaded",
         RequestTooLarge => "Request too large",
+        DeviceUnavailable => "Device unavailable",
         _ => "Internal error",
     };
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
+using AutogradService.Api.Errors;
 using AutogradService.Api.Models;
 using AutogradService.Api.Options;
 using AutogradService.Engine;
@@ -18,30 +19,30 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
 {
     private readonly LimitsOptions _limits = options.Value;
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Graph> _programs = new(StringComparer.Ordinal);
+    /// <summary>Program text (and asked-for outputs) to its parsed graph: only programs that passed every limit, bounded in bytes.</summary>
+    private readonly WeightedLruCache<Graph> _programs = new(capacity: 1024, maxWeight: options.Value.ProgramCacheBytes);
 
-    public PlanCache Plans { get; } = new(capacity: 512);
+    public PlanCache Plans { get; } = new(capacity: 512, maxBytes: options.Value.PlanCacheBytes);
 
     public async Task<TransformResult> RunAsync(TransformRequest request, CancellationToken cancellation)
     {
-        var graph = Resolve(request.Source, request.Outputs);
-        CheckRequest(request, graph);
+        CheckRequest(request);
         using var deadline = Deadline(request, cancellation);
-        return await gate.RunAsync(ct => Execute(request, graph, ct, onOutputs: null, onGradient: null), deadline.Token);
+        return await gate.RunAsync(ct => Execute(request, Resolve(request.Source, request.Outputs, ct), ct, onOutputs: null, onGradient: null),
+            deadline.Token);
     }
 
     /// <summary>A gradient whose outputs arrive after the forward pass and each gradient as soon as it is final.</summary>
     public async IAsyncEnumerable<StreamEvent> StreamGradientAsync(TransformRequest request, [EnumeratorCancellation] CancellationToken cancellation)
     {
-        var graph = Resolve(request.Source, request.Outputs);
-        CheckRequest(request, graph);
+        CheckRequest(request);
         var channel = Channel.CreateUnbounded<StreamEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var deadline = Deadline(request, cancellation);
         var work = gate.RunAsync(ct =>
         {
             try
             {
-                var result = Execute(request, graph, ct,
+                var result = Execute(request, Resolve(request.Source, request.Outputs, ct), ct,
                     onOutputs: outputs =>
                     {
                         foreach (var (name, value) in outputs) channel.Writer.TryWrite(new StreamEvent.Tensor(name, "output", value));
@@ -76,36 +77,50 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
         }
     }
 
-    public InspectReport Inspect(ComputationSource source, IReadOnlyDictionary<string, TensorType> inputTypes)
+    /// <summary>Validates and plans a computation for the given input types; parsed and planned on an engine worker under the deadline.</summary>
+    public async Task<InspectReport> InspectAsync(ComputationSource source, IReadOnlyDictionary<string, TensorType> inputTypes, CancellationToken cancellation)
     {
-        var graph = Resolve(source, null);
-        CheckNodes(graph);
-        var plan = Plan.Build(graph, inputTypes);
-        return new InspectReport(plan, GraphExport.ToDot(graph), GraphExport.ToMermaid(graph));
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        deadline.CancelAfter(_limits.TimeoutMs);
+        return await gate.RunAsync(ct =>
+        {
+            var graph = Resolve(source, null, ct);
+            var plan = Plan.Build(graph, inputTypes);
+            return new InspectReport(plan, GraphExport.ToDot(graph), GraphExport.ToMermaid(graph));
+        }, deadline.Token);
     }
 
-    /// <summary>The graph a request names, with its outputs narrowed when asked.</summary>
-    public Graph Resolve(ComputationSource source, IReadOnlyList<string>? outputs)
+    /// <summary>
+    /// The graph a request names, with its outputs narrowed when asked. Programs are parsed here, on an engine worker,
+    /// under the request's limits and cancellation, and cached only once they have passed them.
+    /// </summary>
+    public Graph Resolve(ComputationSource source, IReadOnlyList<string>? outputs, CancellationToken cancellation = default)
     {
         if (source.Graph is { } g) return g;
         if (source.Program is { } text)
         {
-            // Clients resend the same program text: parse it once (bounded: the cache is simply emptied when full).
+            // Clients resend the same program text: parse it once.
             var key = outputs is { Count: > 0 } ? text + "\u0000" + string.Join("\u0000", outputs) : text;
-            if (_programs.TryGetValue(key, out var cached)) return cached;
-            var parsed = ProgramParser.Parse(text, outputs);
-            if (_programs.Count >= 1024) _programs.Clear();
-            return _programs[key] = parsed;
+            if (_programs.TryGet(key, out var cached)) return cached;
+            var parsed = ProgramParser.Parse(text, outputs, limits: _limits.Graph(cancellation));
+            return _programs.Add(key, parsed, 2L * key.Length + GraphSize.EstimateBytes(parsed));
         }
         if (source.Model is { } name) return models.Get(name).Graph;
         throw EngineException.InvalidArgument("give exactly one of graph, program or model");
     }
 
-    private void CheckRequest(TransformRequest request, Graph graph)
+    /// <summary>What can be checked before a request waits for a worker: the device and the inputs' sizes.</summary>
+    private void CheckRequest(TransformRequest request)
     {
-        if (!string.IsNullOrEmpty(request.Device) && !string.Equals(request.Device, "cpu", StringComparison.OrdinalIgnoreCase))
-            throw EngineException.InvalidArgument($"device '{request.Device}' is not available on this server (available: cpu)");
-        CheckNodes(graph);
+        switch (request.Device?.ToLowerInvariant())
+        {
+            case null or "" or "cpu" or "auto":
+                break;
+            case "gpu" or "cuda":
+                throw new ServiceException(ErrorCatalog.DeviceUnavailable, "this server has no GPU; use device \"cpu\" or \"auto\"");
+            default:
+                throw Json.JsonFields.Invalid("device", $"must be cpu, gpu or auto, got '{(request.Device.Length <= 40 ? request.Device : request.Device[..40] + "...")}'");
+        }
         foreach (var (name, t) in request.Inputs)
         {
             if (t.Shape.Rank > _limits.MaxRank)
@@ -113,13 +128,6 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
             if (t.Shape.ElementCount > _limits.MaxTensorElements)
                 throw EngineException.InvalidTensor($"tensor '{name}' has {t.Shape.ElementCount} elements, over the limit of {_limits.MaxTensorElements}", name);
         }
-    }
-
-    private void CheckNodes(Graph graph)
-    {
-        long count = CountNodes(graph);
-        if (count > _limits.MaxNodes)
-            throw EngineException.InvalidGraph($"the graph has {count} nodes (subgraphs included), over the limit of {_limits.MaxNodes}");
     }
 
     /// <summary>Nodes of a graph and of all its subgraphs: what the MaxNodes limit counts.</summary>

@@ -123,11 +123,13 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
         return response;
     }
 
-    public override Task<InspectResponse> Inspect(InspectRequest request, ServerCallContext context)
+    public override async Task<InspectResponse> Inspect(InspectRequest request, ServerCallContext context)
     {
+        // Only types: nothing is allocated, so a shape is held to what any tensor may have, not the request limit.
         var types = request.Inputs.ToDictionary(kv => kv.Key,
-            kv => new Engine.Tensors.TensorType(new Engine.Tensors.Shape(kv.Value.Shape.Select(d => checked((int)d)).ToArray()), ProtoMapping.ToEngine(kv.Value.Dtype)));
-        var report = transforms.Inspect(Source(request.Computation), types);
+            kv => new Engine.Tensors.TensorType(Engine.Tensors.Shape.FromLongs(kv.Value.Shape.ToArray(), $"the shape of input '{kv.Key}'"),
+                ProtoMapping.ToEngine(kv.Value.Dtype)));
+        var report = await transforms.InspectAsync(Source(request.Computation), types, context.CancellationToken);
         var response = new InspectResponse
         {
             Valid = true,
@@ -142,7 +144,7 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
             if (type.Dims is { } dims) info.Shape.Add(dims.Select(x => (long)x));
             response.Values.Add(info);
         }
-        return Task.FromResult(response);
+        return response;
     }
 
     public override Task<ListOpsResponse> ListOps(ListOpsRequest request, ServerCallContext context)
@@ -175,8 +177,9 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
         Source = Source(computation),
         Inputs = ProtoMapping.ToEngine(inputs, MaxElements),
         Outputs = Names(outputs),
-        MemoryBytes = limits?.MemoryBytes,
-        TimeoutMs = (int?)limits?.TimeoutMs,
+        // Proto3 zero means unset; negative values are the caller's error; larger than the server's are capped later.
+        MemoryBytes = Positive(limits?.MemoryBytes, "limits.memory_bytes"),
+        TimeoutMs = Positive(limits?.TimeoutMs, "limits.timeout_ms") is { } ms ? (int)Math.Min(ms, int.MaxValue) : null,
         Device = device,
     };
 
@@ -193,9 +196,16 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
     /// <summary>The client's deadline is honoured through the call's cancellation token.</summary>
     private static CancellationToken Cancellation(ServerCallContext context) => context.CancellationToken;
 
-    private static ComputationSource Source(Computation? c) => c?.SourceCase switch
+    private static long? Positive(long? value, string field) => value switch
     {
-        Computation.SourceOneofCase.Graph => new ComputationSource(Graph: ProtoMapping.ToEngine(c.Graph)),
+        null or 0 => null,
+        < 0 => throw Json.JsonFields.Invalid(field, $"must be positive, got {value}"),
+        _ => value,
+    };
+
+    private ComputationSource Source(Computation? c) => c?.SourceCase switch
+    {
+        Computation.SourceOneofCase.Graph => new ComputationSource(Graph: ProtoMapping.ToEngine(c.Graph, limits.Value.Graph())),
         Computation.SourceOneofCase.Program => new ComputationSource(Program: c.Program),
         Computation.SourceOneofCase.Model => new ComputationSource(Model: c.Model),
         _ => throw EngineException.InvalidArgument("the request needs a computation: a graph, a program or a model name"),

@@ -35,12 +35,7 @@ public static class ProtoMapping
         try
         {
             var dtype = ToEngine(t.Dtype);
-            if (t.Shape.Count > Shape.MaxRank)
-                throw EngineException.InvalidTensor($"tensor '{name}': rank {t.Shape.Count} is over the maximum of {Shape.MaxRank}", name);
-            var dims = new int[t.Shape.Count];
-            for (int i = 0; i < dims.Length; i++)
-                dims[i] = t.Shape[i] is >= 0 and <= int.MaxValue ? (int)t.Shape[i] : throw EngineException.InvalidTensor($"tensor '{name}': bad dimension {t.Shape[i]}", name);
-            var shape = new Shape(dims);
+            var shape = Shape.FromLongs(t.Shape.ToArray());
             if (shape.ElementCount > maxElements)
                 throw EngineException.InvalidTensor($"tensor '{name}' has {shape.ElementCount} elements, over the limit of {maxElements}", name);
 
@@ -49,7 +44,7 @@ public static class ProtoMapping
             if (fields > 1) throw EngineException.InvalidTensor($"tensor '{name}' sets more than one data field", name);
             if (!t.Raw.IsEmpty)
             {
-                long expected = shape.ElementCount * dtype.SizeOf();
+                long expected = shape.ElementCount * dtype.SizeOf(); // exact: shapes are held to Shape.MaxElements
                 if (t.Raw.Length != expected)
                     throw EngineException.InvalidTensor($"tensor '{name}': {t.Raw.Length} raw bytes do not fill shape {shape} of {dtype.WireName()} ({expected} bytes)", name);
                 return TensorJson.FromRaw(dtype, shape, t.Raw.Span);
@@ -67,7 +62,8 @@ public static class ProtoMapping
         }
         catch (EngineException e) when (e.Input is null)
         {
-            throw EngineException.InvalidTensor($"tensor '{name}': {e.Detail}", name);
+            var shown = name.Length <= 40 ? name : name[..40] + "...";
+            throw EngineException.InvalidTensor($"tensor '{shown}': {e.Detail}", shown);
         }
     }
 
@@ -99,33 +95,73 @@ public static class ProtoMapping
         return p;
     }
 
-    public static Engine.Graphs.Graph ToEngine(ProtoGraph g, int depth = 0)
+    /// <summary>A protobuf graph, refused as soon as it passes a limit (nodes, names, nesting) of <paramref name="limits"/>.</summary>
+    public static Engine.Graphs.Graph ToEngine(ProtoGraph g, GraphLimits? limits = null) => ToEngine(g, (limits ?? GraphLimits.Default).Guard());
+
+    private static Engine.Graphs.Graph ToEngine(ProtoGraph g, GraphSizeGuard guard)
     {
-        if (depth > 16) throw EngineException.InvalidGraph("subgraphs are nested more than 16 deep");
-        var inputs = g.Inputs.Select(p => new Engine.Graphs.Parameter(p.Name, ToEngine(p.Dtype),
-            p.HasShape || p.Shape.Count > 0 ? p.Shape.Select(d => d is >= -1 and <= int.MaxValue ? (int)d : throw EngineException.InvalidGraph($"bad dimension {d} in input '{p.Name}'")).ToArray() : null)).ToList();
-        var nodes = g.Nodes.Select(n => new Engine.Graphs.Node(n.Op, n.Inputs.ToList(), n.Outputs.ToList(), ToEngine(n.Attrs, depth),
-            string.IsNullOrEmpty(n.Name) ? null : n.Name)).ToList();
-        var constants = g.Constants.ToDictionary(kv => kv.Key, kv => ToEngine(kv.Value, kv.Key));
+        var inputs = new List<Engine.Graphs.Parameter>(g.Inputs.Count);
+        foreach (var p in g.Inputs)
+        {
+            guard.Name(p.Name);
+            if (p.Shape.Count > Shape.MaxRank)
+                throw EngineException.InvalidGraph($"input '{Clip(p.Name)}': shape has rank {p.Shape.Count}, over the maximum of {Shape.MaxRank}");
+            var shape = p.HasShape || p.Shape.Count > 0
+                ? p.Shape.Select(d => d is >= -1 and <= int.MaxValue ? (int)d : throw EngineException.InvalidGraph($"bad dimension {d} in input '{Clip(p.Name)}'")).ToArray()
+                : null;
+            inputs.Add(new Engine.Graphs.Parameter(p.Name, ToEngine(p.Dtype), shape));
+        }
+        var constants = new Dictionary<string, HostTensor>(g.Constants.Count);
+        foreach (var (name, value) in g.Constants)
+        {
+            guard.Name(name);
+            constants[name] = ToEngine(value, name);
+        }
+        var nodes = new List<Engine.Graphs.Node>(g.Nodes.Count);
+        foreach (var n in g.Nodes)
+        {
+            guard.Node();
+            guard.CheckLength(n.Op, "an op name");
+            foreach (var name in n.Inputs) guard.CheckLength(name, "an input name");
+            foreach (var name in n.Outputs) guard.CheckLength(name, "an output name");
+            nodes.Add(new Engine.Graphs.Node(n.Op, n.Inputs.ToList(), n.Outputs.ToList(), ToEngine(n.Attrs, guard),
+                string.IsNullOrEmpty(n.Name) ? null : n.Name));
+        }
         return new Engine.Graphs.Graph(inputs, nodes, g.Outputs.ToList(), constants);
     }
 
-    public static Attributes ToEngine(IDictionary<string, Contracts.V1.Attribute> attrs, int depth = 0)
+    /// <summary>Attributes of a node or a session's apply command (subgraphs counted by <paramref name="guard"/>).</summary>
+    public static Attributes ToEngine(IDictionary<string, Contracts.V1.Attribute> attrs, GraphSizeGuard? guard = null)
     {
         if (attrs.Count == 0) return Attributes.Empty;
-        return new Attributes(attrs.Select(kv => KeyValuePair.Create(kv.Key, kv.Value.ValueCase switch
+        guard ??= GraphLimits.Default.Guard();
+        var values = new List<KeyValuePair<string, AttrValue>>(attrs.Count);
+        foreach (var (key, a) in attrs)
         {
-            Contracts.V1.Attribute.ValueOneofCase.I => AttrValue.Int(kv.Value.I),
-            Contracts.V1.Attribute.ValueOneofCase.F => AttrValue.Float(kv.Value.F),
-            Contracts.V1.Attribute.ValueOneofCase.S => AttrValue.String(kv.Value.S),
-            Contracts.V1.Attribute.ValueOneofCase.B => AttrValue.Bool(kv.Value.B),
-            Contracts.V1.Attribute.ValueOneofCase.Ints => AttrValue.Ints(kv.Value.Ints.Values.ToArray()),
-            Contracts.V1.Attribute.ValueOneofCase.Floats => AttrValue.Floats(kv.Value.Floats.Values.ToArray()),
-            Contracts.V1.Attribute.ValueOneofCase.Tensor => AttrValue.Tensor(ToEngine(kv.Value.Tensor, kv.Key)),
-            Contracts.V1.Attribute.ValueOneofCase.Graph => AttrValue.Graph(ToEngine(kv.Value.Graph, depth + 1)),
-            _ => throw EngineException.InvalidGraph($"attribute '{kv.Key}' has no value"),
-        })));
+            guard.CheckLength(key, "an attribute name");
+            values.Add(KeyValuePair.Create(key, a.ValueCase switch
+            {
+                Contracts.V1.Attribute.ValueOneofCase.I => AttrValue.Int(a.I),
+                Contracts.V1.Attribute.ValueOneofCase.F => AttrValue.Float(a.F),
+                Contracts.V1.Attribute.ValueOneofCase.S => AttrValue.String(a.S),
+                Contracts.V1.Attribute.ValueOneofCase.B => AttrValue.Bool(a.B),
+                Contracts.V1.Attribute.ValueOneofCase.Ints => AttrValue.Ints(a.Ints.Values.ToArray()),
+                Contracts.V1.Attribute.ValueOneofCase.Floats => AttrValue.Floats(a.Floats.Values.ToArray()),
+                Contracts.V1.Attribute.ValueOneofCase.Tensor => AttrValue.Tensor(ToEngine(a.Tensor, key)),
+                Contracts.V1.Attribute.ValueOneofCase.Graph => Subgraph(a.Graph, guard),
+                _ => throw EngineException.InvalidGraph($"attribute '{Clip(key)}' has no value"),
+            }));
+        }
+        return new Attributes(values);
     }
+
+    private static AttrValue Subgraph(ProtoGraph g, GraphSizeGuard guard)
+    {
+        using var level = guard.Subgraph();
+        return AttrValue.Graph(ToEngine(g, guard));
+    }
+
+    private static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "...";
 
     public static Dictionary<string, HostTensor> ToEngine(IDictionary<string, ProtoTensor> tensors, long maxElements) =>
         tensors.ToDictionary(kv => kv.Key, kv => ToEngine(kv.Value, kv.Key, maxElements));

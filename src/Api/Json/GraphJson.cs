@@ -12,80 +12,134 @@ namespace AutogradService.Api.Json;
 /// </summary>
 public static class GraphJson
 {
-    public static Graph Read(JsonElement json, int depth = 0)
+    private static readonly HashSet<string> GraphFields = ["inputs", "nodes", "outputs", "constants"];
+    private static readonly HashSet<string> InputFields = ["name", "dtype", "shape", "any_dtype"];
+    private static readonly HashSet<string> NodeFields = ["op", "inputs", "outputs", "output", "attrs", "name"];
+    private static readonly HashSet<string> TensorFields = ["dtype", "shape", "data", "b64"];
+
+    /// <summary>Reads a graph, refusing it as soon as it passes a limit (nodes, names, nesting) of <paramref name="limits"/>.</summary>
+    public static Graph Read(JsonElement json, GraphLimits? limits = null) => ReadGraph(json, (limits ?? GraphLimits.Default).Guard(), "graph");
+
+    private static Graph ReadGraph(JsonElement json, GraphSizeGuard guard, string path)
     {
-        if (json.ValueKind != JsonValueKind.Object) throw Invalid("a graph must be a JSON object");
-        if (depth > 16) throw Invalid("subgraphs are nested more than 16 deep");
+        if (json.ValueKind != JsonValueKind.Object) throw Invalid($"{path} must be a JSON object, got {JsonFields.Describe(json)}");
+        foreach (var p in json.EnumerateObject())
+            if (!GraphFields.Contains(p.Name)) throw Invalid($"'{Clip(p.Name)}' is not a graph field (inputs, nodes, outputs, constants)");
 
         var inputs = new List<Parameter>();
-        if (json.TryGetProperty("inputs", out var ins))
+        if (JsonFields.Get(json, "inputs") is { } ins)
         {
-            foreach (var p in Array(ins, "inputs"))
+            foreach (var p in Array(ins, $"{path}.inputs"))
             {
-                var name = p.ValueKind == JsonValueKind.String ? p.GetString()! : RequiredString(p, "name", "graph input");
-                var dtype = p.ValueKind == JsonValueKind.Object && p.TryGetProperty("dtype", out var d) ? DTypes.Parse(d.GetString() ?? "") : DType.Float32;
-                IReadOnlyList<int>? shape = p.ValueKind == JsonValueKind.Object && p.TryGetProperty("shape", out var s) && s.ValueKind == JsonValueKind.Array
-                    ? s.EnumerateArray().Select(e => e.TryGetInt32(out int v) && v >= -1 ? v : throw Invalid($"bad dimension {e.GetRawText()} in input '{name}'")).ToArray()
-                    : null;
-                // any_dtype: the input takes whatever dtype it is given (program inputs); kept so stored models keep it.
-                bool anyDType = p.ValueKind == JsonValueKind.Object && p.TryGetProperty("any_dtype", out var any) && any.ValueKind == JsonValueKind.True;
-                inputs.Add(new Parameter(name, dtype, shape) { AnyDType = anyDType });
+                var parameter = ReadInput(p, path);
+                guard.Name(parameter.Name);
+                inputs.Add(parameter);
             }
         }
 
         var constants = new Dictionary<string, HostTensor>();
-        if (json.TryGetProperty("constants", out var cs))
+        if (JsonFields.Get(json, "constants") is { } cs)
         {
             if (cs.ValueKind != JsonValueKind.Object) throw Invalid("constants must be an object of name: tensor");
-            foreach (var c in cs.EnumerateObject()) constants[c.Name] = TensorJson.Read(c.Value, c.Name);
-        }
-
-        var nodes = new List<Node>();
-        if (json.TryGetProperty("nodes", out var ns))
-        {
-            foreach (var n in Array(ns, "nodes"))
+            foreach (var c in cs.EnumerateObject())
             {
-                if (n.ValueKind != JsonValueKind.Object) throw Invalid("each node must be an object");
-                var op = RequiredString(n, "op", "node");
-                var nodeInputs = new List<string>();
-                if (n.TryGetProperty("inputs", out var ni))
-                {
-                    foreach (var i in Array(ni, "node inputs"))
-                    {
-                        if (i.ValueKind == JsonValueKind.String)
-                        {
-                            nodeInputs.Add(i.GetString()!);
-                            continue;
-                        }
-                        if (i.ValueKind != JsonValueKind.Number) throw Invalid($"node '{op}': an input must be a value name or a number");
-                        // A literal, weakly typed as in programs: x * 0.1 stays exact in float64, n + 1 stays int64.
-                        nodeInputs.Add(GraphLiterals.Format(i.GetDouble()));
-                    }
-                }
-                var outputs = n.TryGetProperty("outputs", out var no)
-                    ? Array(no, "node outputs").Select(o => o.GetString() ?? throw Invalid("node outputs must be strings")).ToList()
-                    : n.TryGetProperty("output", out var single) ? [single.GetString() ?? throw Invalid("node output must be a string")] : [];
-                var attrs = n.TryGetProperty("attrs", out var a) ? ReadAttributes(a, depth) : Attributes.Empty;
-                var nodeName = n.TryGetProperty("name", out var nn) ? nn.GetString() : null;
-                nodes.Add(new Node(op, nodeInputs, outputs, attrs, nodeName));
+                guard.Name(c.Name);
+                constants[c.Name] = TensorJson.Read(c.Value, c.Name);
             }
         }
 
-        var graphOutputs = json.TryGetProperty("outputs", out var os)
-            ? Array(os, "outputs").Select(o => o.GetString() ?? throw Invalid("graph outputs must be strings")).ToList()
-            : [];
+        var nodes = new List<Node>();
+        if (JsonFields.Get(json, "nodes") is { } ns)
+        {
+            foreach (var n in Array(ns, $"{path}.nodes"))
+            {
+                guard.Node();
+                nodes.Add(ReadNode(n, guard, path));
+            }
+        }
+
+        var graphOutputs = JsonFields.Get(json, "outputs") is { } os ? Strings(os, $"{path}.outputs", guard) : [];
         return new Graph(inputs, nodes, graphOutputs, constants);
     }
 
-    public static Attributes ReadAttributes(JsonElement json, int depth = 0)
+    /// <summary>A graph input: a name, or {name, dtype, shape, any_dtype}.</summary>
+    private static Parameter ReadInput(JsonElement p, string path)
     {
-        if (json.ValueKind != JsonValueKind.Object) throw Invalid("attrs must be an object");
+        if (p.ValueKind == JsonValueKind.String) return new Parameter(p.GetString()!);
+        if (p.ValueKind != JsonValueKind.Object) throw Invalid($"a {path} input must be a name or an object {{name, dtype, shape}}, got {JsonFields.Describe(p)}");
+        foreach (var f in p.EnumerateObject())
+            if (!InputFields.Contains(f.Name)) throw Invalid($"'{Clip(f.Name)}' is not a graph input field (name, dtype, shape, any_dtype)");
+        var name = RequiredString(p, "name", "graph input");
+        var dtype = JsonFields.Get(p, "dtype") is { } d
+            ? d.ValueKind == JsonValueKind.String ? DTypes.Parse(d.GetString()!) : throw Invalid($"input '{Clip(name)}': dtype must be a string")
+            : DType.Float32;
+        IReadOnlyList<int>? shape = null;
+        if (JsonFields.Get(p, "shape") is { } s)
+        {
+            if (s.ValueKind != JsonValueKind.Array || s.GetArrayLength() > Shape.MaxRank)
+                throw Invalid($"input '{Clip(name)}': shape must be a list of at most {Shape.MaxRank} dimensions (-1 = any size)");
+            shape = s.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v) && v >= -1 ? v
+                : throw Invalid($"bad dimension {Clip(e.GetRawText())} in input '{Clip(name)}'")).ToArray();
+        }
+        // any_dtype: the input takes whatever dtype it is given (program inputs); kept so stored models keep it.
+        bool anyDType = JsonFields.Get(p, "any_dtype") switch
+        {
+            null => false,
+            { ValueKind: JsonValueKind.True } => true,
+            { ValueKind: JsonValueKind.False } => false,
+            _ => throw Invalid($"input '{Clip(name)}': any_dtype must be true or false"),
+        };
+        return new Parameter(name, dtype, shape) { AnyDType = anyDType };
+    }
+
+    private static Node ReadNode(JsonElement n, GraphSizeGuard guard, string path)
+    {
+        if (n.ValueKind != JsonValueKind.Object) throw Invalid($"each node of {path} must be an object, got {JsonFields.Describe(n)}");
+        foreach (var f in n.EnumerateObject())
+            if (!NodeFields.Contains(f.Name)) throw Invalid($"'{Clip(f.Name)}' is not a node field (op, inputs, outputs, attrs, name)");
+        var op = RequiredString(n, "op", "node");
+        guard.CheckLength(op, "an op name");
+        var nodeInputs = new List<string>();
+        if (JsonFields.Get(n, "inputs") is { } ni)
+        {
+            foreach (var i in Array(ni, $"inputs of node '{Clip(op)}'"))
+            {
+                if (i.ValueKind == JsonValueKind.String)
+                {
+                    var input = i.GetString()!;
+                    guard.CheckLength(input, "an input name");
+                    nodeInputs.Add(input);
+                    continue;
+                }
+                if (i.ValueKind != JsonValueKind.Number) throw Invalid($"node '{Clip(op)}': an input must be a value name or a number, got {JsonFields.Describe(i)}");
+                // A literal, weakly typed as in programs: x * 0.1 stays exact in float64, n + 1 stays int64.
+                nodeInputs.Add(GraphLiterals.Format(JsonFields.AsDouble(i, $"inputs of node '{Clip(op)}'")));
+            }
+        }
+        List<string> outputs = JsonFields.Get(n, "outputs") is { } no ? Strings(no, $"outputs of node '{Clip(op)}'", guard)
+            : JsonFields.Get(n, "output") is { } single ? [Name(single, $"output of node '{Clip(op)}'", guard)]
+            : [];
+        var attrs = JsonFields.Get(n, "attrs") is { } a ? ReadAttributes(a, guard, $"{path}/{Clip(op)}") : Attributes.Empty;
+        var nodeName = JsonFields.Get(n, "name") is { } nn ? Name(nn, "node name", null) : null;
+        if (nodeName is not null) guard.CheckLength(nodeName, "a node name");
+        return new Node(op, nodeInputs, outputs, attrs, nodeName);
+    }
+
+    /// <summary>Attributes of a node (or of a session's apply command), subgraphs counted by <paramref name="guard"/>.</summary>
+    public static Attributes ReadAttributes(JsonElement json, GraphSizeGuard? guard = null, string path = "graph")
+    {
+        guard ??= GraphLimits.Default.Guard();
+        if (json.ValueKind != JsonValueKind.Object) throw Invalid($"attrs must be an object, got {JsonFields.Describe(json)}");
         var values = new List<KeyValuePair<string, AttrValue>>();
-        foreach (var p in json.EnumerateObject()) values.Add(KeyValuePair.Create(p.Name, ReadAttribute(p.Name, p.Value, depth)));
+        foreach (var p in json.EnumerateObject())
+        {
+            guard.CheckLength(p.Name, "an attribute name");
+            values.Add(KeyValuePair.Create(p.Name, ReadAttribute(p.Name, p.Value, guard, path)));
+        }
         return new Attributes(values);
     }
 
-    private static AttrValue ReadAttribute(string name, JsonElement v, int depth)
+    private static AttrValue ReadAttribute(string name, JsonElement v, GraphSizeGuard guard, string path)
     {
         switch (v.ValueKind)
         {
@@ -99,20 +153,38 @@ public static class GraphJson
                     var s => AttrValue.String(s!),
                 };
             case JsonValueKind.Number:
-                return IsIntegerToken(v) && v.TryGetInt64(out long l) ? AttrValue.Int(l) : AttrValue.Float(v.GetDouble());
+                return IsIntegerToken(v) && v.TryGetInt64(out long l) ? AttrValue.Int(l) : AttrValue.Float(JsonFields.AsDouble(v, $"attribute '{Clip(name)}'"));
             case JsonValueKind.Array:
                 var items = v.EnumerateArray().ToArray();
                 if (items.All(i => i.ValueKind == JsonValueKind.Number && IsIntegerToken(i) && i.TryGetInt64(out _)))
                     return AttrValue.Ints(items.Select(i => i.GetInt64()).ToArray());
                 if (items.All(i => i.ValueKind == JsonValueKind.Number))
-                    return AttrValue.Floats(items.Select(i => i.GetDouble()).ToArray());
-                throw Invalid($"attribute '{name}': a list must hold only numbers");
+                    return AttrValue.Floats(items.Select(i => JsonFields.AsDouble(i, $"attribute '{Clip(name)}'")).ToArray());
+                throw Invalid($"attribute '{Clip(name)}': a list must hold only numbers");
             case JsonValueKind.Object:
-                if (v.TryGetProperty("nodes", out _) || v.TryGetProperty("outputs", out _)) return AttrValue.Graph(Read(v, depth + 1));
-                return AttrValue.Tensor(TensorJson.Read(v, name));
+                // An explicit wrapper ({"graph": {...}} as protobuf's JSON writes it, or {"tensor": {...}}), or the bare form.
+                if (IsOnly(v, "graph") is { } wrappedGraph) return Subgraph(wrappedGraph, guard, $"{path}.{Clip(name)}");
+                if (IsOnly(v, "tensor") is { } wrappedTensor) return AttrValue.Tensor(TensorJson.Read(wrappedTensor, name));
+                if (v.EnumerateObject().Any(p => GraphFields.Contains(p.Name))) return Subgraph(v, guard, $"{path}.{Clip(name)}");
+                if (v.EnumerateObject().Any(p => TensorFields.Contains(p.Name))) return AttrValue.Tensor(TensorJson.Read(v, name));
+                throw Invalid($"attribute '{Clip(name)}': an object must be a graph {{inputs, nodes, outputs}} or a tensor {{dtype, shape, data}}");
             default:
-                throw Invalid($"attribute '{name}' has no value");
+                throw Invalid($"attribute '{Clip(name)}' has no value");
         }
+    }
+
+    private static AttrValue Subgraph(JsonElement json, GraphSizeGuard guard, string path)
+    {
+        using var level = guard.Subgraph();
+        return AttrValue.Graph(ReadGraph(json, guard, path));
+    }
+
+    private static JsonElement? IsOnly(JsonElement obj, string key)
+    {
+        using var e = obj.EnumerateObject();
+        if (!e.MoveNext() || e.Current.Name != key || e.Current.Value.ValueKind != JsonValueKind.Object) return null;
+        var value = e.Current.Value;
+        return e.MoveNext() ? null : value;
     }
 
     private static bool IsIntegerToken(JsonElement v)
@@ -193,10 +265,27 @@ public static class GraphJson
     }
 
     private static JsonElement.ArrayEnumerator Array(JsonElement e, string what) =>
-        e.ValueKind == JsonValueKind.Array ? e.EnumerateArray() : throw Invalid($"{what} must be an array");
+        e.ValueKind == JsonValueKind.Array ? e.EnumerateArray() : throw Invalid($"{what} must be an array, got {JsonFields.Describe(e)}");
+
+    private static List<string> Strings(JsonElement e, string what, GraphSizeGuard guard)
+    {
+        var list = new List<string>();
+        foreach (var item in Array(e, what)) list.Add(Name(item, what, guard));
+        return list;
+    }
+
+    private static string Name(JsonElement e, string what, GraphSizeGuard? guard)
+    {
+        if (e.ValueKind != JsonValueKind.String) throw Invalid($"{what} must be names (strings), got {JsonFields.Describe(e)}");
+        var name = e.GetString()!;
+        guard?.CheckLength(name, "a value name");
+        return name;
+    }
 
     private static string RequiredString(JsonElement e, string property, string what) =>
-        e.TryGetProperty(property, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : throw Invalid($"{what} needs a string '{property}'");
+        JsonFields.Get(e, property) is { ValueKind: JsonValueKind.String } v ? v.GetString()! : throw Invalid($"{what} needs a string '{property}'");
+
+    private static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "...";
 
     private static EngineException Invalid(string message) => EngineException.InvalidGraph(message);
 }

@@ -7,15 +7,24 @@ namespace AutogradService.Api.Json;
 /// <summary>Inspect's input types (a tensor, or just <c>{dtype, shape}</c>) and its report.</summary>
 public static class InspectJson
 {
+    private static readonly HashSet<string> TypeFields = ["dtype", "shape"];
+
     public static TensorType ReadType(JsonElement json, string name, long maxElements)
     {
         if (json.ValueKind == JsonValueKind.Object && !json.TryGetProperty("data", out _) && !json.TryGetProperty("b64", out _))
         {
-            var dtype = json.TryGetProperty("dtype", out var d) ? DTypes.Parse(d.GetString() ?? "") : DType.Float32;
-            var dims = json.TryGetProperty("shape", out var s) && s.ValueKind == JsonValueKind.Array
-                ? s.EnumerateArray().Select(e => e.GetInt32()).ToArray()
-                : [];
-            return new TensorType(new Shape(dims), dtype);
+            // Just {dtype, shape}: the shape is checked like any tensor's, though no data will be allocated.
+            var path = $"inputs.{(name.Length <= 40 ? name : name[..40] + "...")}";
+            JsonFields.ExpectObject(json, path, TypeFields);
+            var dtype = JsonFields.String(json, "dtype", path) is { } d ? DTypes.Parse(d) : DType.Float32;
+            var dims = new List<long>();
+            if (JsonFields.Get(json, "shape") is { } s)
+            {
+                if (s.ValueKind != JsonValueKind.Array) throw JsonFields.WrongType($"{path}.shape", "a list of dimensions", s);
+                foreach (var e in s.EnumerateArray()) dims.Add(JsonFields.AsInteger(e, $"{path}.shape", 0, int.MaxValue));
+            }
+            // Only a type: nothing is allocated, so it may describe inputs larger than a request could send.
+            return new TensorType(Shape.FromLongs(dims.ToArray(), $"the shape of '{path}'"), dtype);
         }
         return TensorJson.Read(json, name, maxElements).Type;
     }

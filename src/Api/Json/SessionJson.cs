@@ -1,4 +1,5 @@
 using System.Text.Json;
+using AutogradService.Api.Options;
 using AutogradService.Engine;
 using AutogradService.Engine.Sessions;
 
@@ -11,17 +12,20 @@ namespace AutogradService.Api.Json;
 /// </summary>
 public static class SessionJson
 {
-    public static List<SessionCommand> ReadCommands(JsonElement body, long maxElements)
+    private static readonly HashSet<string> BatchFields = ["commands"];
+
+    public static List<SessionCommand> ReadCommands(JsonElement body, LimitsOptions limits)
     {
-        if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty("commands", out var commands) || commands.ValueKind != JsonValueKind.Array)
+        JsonFields.ExpectObject(body, "", BatchFields);
+        if (JsonFields.Get(body, "commands") is not { ValueKind: JsonValueKind.Array } commands)
             throw EngineException.InvalidArgument("the body must be {\"commands\": [...]}");
-        var result = new List<SessionCommand>();
+        var result = new List<SessionCommand>(commands.GetArrayLength());
         int index = 0;
         foreach (var c in commands.EnumerateArray())
         {
             try
             {
-                result.Add(ReadCommand(c, maxElements));
+                result.Add(ReadCommand(c, limits));
             }
             catch (EngineException e)
             {
@@ -32,71 +36,71 @@ public static class SessionJson
         return result;
     }
 
-    public static SessionCommand ReadCommand(JsonElement c, long maxElements)
+    public static SessionCommand ReadCommand(JsonElement c, LimitsOptions limits)
     {
-        if (c.ValueKind != JsonValueKind.Object) throw EngineException.InvalidArgument("each command must be an object");
+        if (c.ValueKind != JsonValueKind.Object) throw EngineException.InvalidArgument($"each command must be an object, got {JsonFields.Describe(c)}");
         string kind;
         JsonElement args;
         if (c.TryGetProperty("command", out var named))
         {
-            kind = named.GetString() ?? "";
+            kind = JsonFields.AsString(named, "command");
             args = c;
         }
         else
         {
-            var props = c.EnumerateObject().ToArray();
-            if (props.Length != 1) throw EngineException.InvalidArgument("a command is an object with one key: its name");
-            kind = props[0].Name;
-            args = props[0].Value;
+            using var props = c.EnumerateObject();
+            if (!props.MoveNext()) throw EngineException.InvalidArgument("a command is an object with one key: its name");
+            kind = props.Current.Name;
+            args = props.Current.Value;
+            if (props.MoveNext()) throw EngineException.InvalidArgument("a command is an object with one key: its name");
         }
+        if (args.ValueKind != JsonValueKind.Object && kind != "program")
+            throw JsonFields.WrongType(Clip(kind), "an object of the command's fields", args);
+        long maxElements = limits.MaxTensorElements;
         return kind switch
         {
-            "variable" => new SessionCommand.Variable(Name(args), Tensor(args, "value", maxElements), Bool(args, "requires_grad", true)),
-            "constant" => new SessionCommand.Constant(Name(args), Tensor(args, "value", maxElements)),
-            "apply" when args.TryGetProperty("program", out var p) => new SessionCommand.Program(p.GetString() ?? ""),
-            "apply" => new SessionCommand.Apply(String(args, "op"), Inputs(args), args.TryGetProperty("attrs", out var a) ? GraphJson.ReadAttributes(a) : Engine.Ops.Attributes.Empty,
-                String(args, "output")),
-            "program" => new SessionCommand.Program(args.ValueKind == JsonValueKind.String ? args.GetString()! : String(args, "program")),
-            "fetch" => new SessionCommand.Fetch(Name(args)),
-            "backward" => new SessionCommand.Backward(String(args, "output"),
-                args.TryGetProperty("seed", out var s) && s.ValueKind != JsonValueKind.Null ? TensorJson.Read(s, "seed", maxElements) : null,
-                Bool(args, "retain_graph", false), Bool(args, "create_graph", false)),
-            "grad" => new SessionCommand.Grad(Name(args), args.TryGetProperty("output", out var o) ? o.GetString() : null),
-            "zero_grad" => new SessionCommand.ZeroGrad(TransformJson.Strings(args, "names") ?? []),
-            "detach" => new SessionCommand.Detach(Name(args), String(args, "output")),
-            "no_grad" => new SessionCommand.NoGrad(Bool(args, "enabled", true)),
-            "release" => new SessionCommand.Release(TransformJson.Strings(args, "names") ?? []),
-            _ => throw EngineException.InvalidArgument($"unknown command '{kind}' (variable, constant, apply, fetch, backward, grad, zero_grad, detach, no_grad, release)"),
+            "variable" => new SessionCommand.Variable(Name(args, kind), Tensor(args, "value", maxElements), Bool(args, kind, "requires_grad", true)),
+            "constant" => new SessionCommand.Constant(Name(args, kind), Tensor(args, "value", maxElements)),
+            "apply" when JsonFields.Get(args, "program") is not null => new SessionCommand.Program(JsonFields.RequiredString(args, "program", kind)),
+            "apply" => new SessionCommand.Apply(JsonFields.RequiredString(args, "op", kind), Inputs(args),
+                JsonFields.Get(args, "attrs") is { } a ? GraphJson.ReadAttributes(a, limits.Graph().Guard()) : Engine.Ops.Attributes.Empty,
+                JsonFields.RequiredString(args, "output", kind)),
+            "program" => new SessionCommand.Program(args.ValueKind == JsonValueKind.String ? args.GetString()! : JsonFields.RequiredString(args, "program", kind)),
+            "fetch" => new SessionCommand.Fetch(Name(args, kind)),
+            "backward" => new SessionCommand.Backward(JsonFields.RequiredString(args, "output", kind),
+                JsonFields.Get(args, "seed") is { } s ? TensorJson.Read(s, "seed", maxElements) : null,
+                Bool(args, kind, "retain_graph", false), Bool(args, kind, "create_graph", false)),
+            "grad" => new SessionCommand.Grad(Name(args, kind), JsonFields.String(args, "output", kind)),
+            "zero_grad" => new SessionCommand.ZeroGrad(JsonFields.Names(args, "names", kind) ?? []),
+            "detach" => new SessionCommand.Detach(Name(args, kind), JsonFields.RequiredString(args, "output", kind)),
+            "no_grad" => new SessionCommand.NoGrad(Bool(args, kind, "enabled", true)),
+            "release" => new SessionCommand.Release(JsonFields.Names(args, "names", kind) ?? []),
+            _ => throw EngineException.InvalidArgument(
+                $"unknown command '{Clip(kind)}' (variable, constant, apply, fetch, backward, grad, zero_grad, detach, no_grad, release)"),
         };
     }
 
     private static List<string> Inputs(JsonElement args)
     {
-        if (!args.TryGetProperty("inputs", out var inputs)) return [];
-        if (inputs.ValueKind != JsonValueKind.Array) throw EngineException.InvalidArgument("inputs must be a list");
+        if (JsonFields.Get(args, "inputs") is not { } inputs) return [];
+        if (inputs.ValueKind != JsonValueKind.Array) throw JsonFields.WrongType("apply.inputs", "a list", inputs);
         // Number literals travel as their invariant text; the session turns them into scalars.
         return inputs.EnumerateArray().Select(i => i.ValueKind switch
         {
             JsonValueKind.String => i.GetString()!,
             JsonValueKind.Number => i.GetRawText(),
-            _ => throw EngineException.InvalidArgument("an input is a value name or a number"),
+            _ => throw JsonFields.WrongType("apply.inputs", "value names or numbers", i),
         }).ToList();
     }
 
-    private static string Name(JsonElement args) => String(args, "name");
+    private static string Name(JsonElement args, string kind) => JsonFields.RequiredString(args, "name", kind);
 
-    private static string String(JsonElement args, string property) =>
-        args.ValueKind == JsonValueKind.Object && args.TryGetProperty(property, out var v) && v.ValueKind == JsonValueKind.String
-            ? v.GetString()!
-            : throw EngineException.InvalidArgument($"the command needs a string '{property}'");
-
-    private static bool Bool(JsonElement args, string property, bool fallback) =>
-        args.ValueKind == JsonValueKind.Object && args.TryGetProperty(property, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False
-            ? v.GetBoolean()
-            : fallback;
+    private static bool Bool(JsonElement args, string kind, string property, bool fallback) => JsonFields.Bool(args, property, kind) ?? fallback;
 
     private static Engine.Tensors.HostTensor Tensor(JsonElement args, string property, long maxElements) =>
-        args.ValueKind == JsonValueKind.Object && args.TryGetProperty(property, out var v)
+        JsonFields.Get(args, property) is { } v
             ? TensorJson.Read(v, property, maxElements)
             : throw EngineException.InvalidArgument($"the command needs a tensor '{property}'");
+
+    private static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "...";
 }

@@ -27,7 +27,7 @@ public static class TensorJson
         }
         catch (EngineException e) when (e.Code == ErrorCodes.InvalidTensor && e.Input is null)
         {
-            throw EngineException.InvalidTensor($"tensor '{name}': {e.Detail}", name);
+            throw Bad(name, e.Detail);
         }
     }
 
@@ -70,40 +70,51 @@ public static class TensorJson
         foreach (var item in json.EnumerateArray()) Fill(item, depth + 1, dims, values, ref at, isBool, name);
     }
 
+    private static readonly HashSet<string> ObjectFields = ["dtype", "shape", "data", "b64"];
+
     private static HostTensor ReadObject(JsonElement json, string name, long maxElements)
     {
-        var dtype = json.TryGetProperty("dtype", out var d) ? DTypes.Parse(d.GetString() ?? "") : DType.Float32;
+        foreach (var p in json.EnumerateObject())
+        {
+            if (!ObjectFields.Contains(p.Name))
+                throw Bad(name, $"'{Clip(p.Name)}' is not a tensor field (dtype, shape, data, b64)");
+        }
+        var dtype = JsonFields.Get(json, "dtype") is { } d
+            ? d.ValueKind == JsonValueKind.String ? DTypes.Parse(d.GetString()!) : throw Bad(name, $"dtype must be a string, got {JsonFields.Describe(d)}")
+            : DType.Float32;
         Shape? shape = null;
-        if (json.TryGetProperty("shape", out var s))
+        if (JsonFields.Get(json, "shape") is { } s)
         {
             if (s.ValueKind != JsonValueKind.Array) throw Bad(name, "shape must be an array of integers");
-            var dims = new List<int>();
+            if (s.GetArrayLength() > Shape.MaxRank) throw Bad(name, $"shape has rank {s.GetArrayLength()}, over the maximum of {Shape.MaxRank}");
+            var dims = new long[s.GetArrayLength()];
+            int i = 0;
             foreach (var e in s.EnumerateArray())
             {
-                if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out int dim) || dim < 0)
-                    throw Bad(name, $"bad dimension {e.GetRawText()} in shape");
-                dims.Add(dim);
+                if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt64(out dims[i++]))
+                    throw Bad(name, $"bad dimension {Clip(e.GetRawText())} in shape");
             }
-            shape = new Shape(dims.ToArray());
+            shape = Shape.FromLongs(dims);
         }
         if (shape is { } known && known.ElementCount > maxElements)
             throw Bad(name, $"{known.ElementCount} elements is over the limit of {maxElements} per tensor");
 
-        if (json.TryGetProperty("b64", out var b64))
+        if (JsonFields.Get(json, "b64") is { } b64)
         {
+            if (b64.ValueKind != JsonValueKind.String) throw Bad(name, $"b64 must be a string, got {JsonFields.Describe(b64)}");
+            var sh = shape ?? throw Bad(name, "a b64 tensor needs a shape");
             byte[] bytes;
             try
             {
-                bytes = Convert.FromBase64String(b64.GetString() ?? "");
+                bytes = Convert.FromBase64String(b64.GetString()!);
             }
             catch (FormatException)
             {
                 throw Bad(name, "b64 is not valid base64");
             }
-            var sh = shape ?? throw Bad(name, "a b64 tensor needs a shape");
             return FromBytes(dtype, sh, bytes, name);
         }
-        if (!json.TryGetProperty("data", out var data)) throw Bad(name, "a tensor object needs data or b64");
+        if (JsonFields.Get(json, "data") is not { } data) throw Bad(name, "a tensor object needs data or b64");
         if (data.ValueKind != JsonValueKind.Array)
         {
             var scalar = HostTensor.FromDoubles(dtype, Shape.Scalar, [dtype == DType.Bool ? BoolOrNumber(data, name) : Number(data, name)]);
@@ -116,6 +127,8 @@ public static class TensorJson
         if (dtype == DType.Int64) return new HostTensor(dtype, finalShape, Array.ConvertAll(flat, v => CheckedInt(v, name)));
         return HostTensor.FromDoubles(dtype, finalShape, flat);
     }
+
+    private static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "...";
 
     private static HostTensor WithShape(HostTensor t, Shape shape) => new(t.DType, shape, t.Data);
 
@@ -149,7 +162,8 @@ public static class TensorJson
 
     private static double Number(JsonElement e, string name)
     {
-        if (e.ValueKind == JsonValueKind.Number) return e.GetDouble();
+        if (e.ValueKind == JsonValueKind.Number)
+            return e.TryGetDouble(out double d) && double.IsFinite(d) ? d : throw Bad(name, $"{Clip(e.GetRawText())} is out of range for a number (use \"Infinity\")");
         if (e.ValueKind == JsonValueKind.String)
         {
             return e.GetString() switch
@@ -157,7 +171,7 @@ public static class TensorJson
                 "NaN" => double.NaN,
                 "Infinity" or "inf" => double.PositiveInfinity,
                 "-Infinity" or "-inf" => double.NegativeInfinity,
-                var s => throw Bad(name, $"'{s}' is not a number (NaN and infinities are \"NaN\", \"Infinity\", \"-Infinity\")"),
+                var s => throw Bad(name, $"'{Clip(s!)}' is not a number (NaN and infinities are \"NaN\", \"Infinity\", \"-Infinity\")"),
             };
         }
         throw Bad(name, $"expected a number, got {e.ValueKind.ToString().ToLowerInvariant()}");
@@ -165,7 +179,7 @@ public static class TensorJson
 
     private static HostTensor FromBytes(DType dtype, Shape shape, byte[] bytes, string name)
     {
-        long expected = shape.ElementCount * dtype.SizeOf();
+        long expected = shape.ElementCount * dtype.SizeOf(); // exact: shapes are held to Shape.MaxElements
         if (bytes.LongLength != expected)
             throw Bad(name, $"{bytes.Length} bytes do not fill shape {shape} of {dtype.WireName()} ({expected} bytes)");
         return FromRaw(dtype, shape, bytes);
@@ -254,5 +268,5 @@ public static class TensorJson
 
     private static string NonFinite(double v) => double.IsNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";
 
-    private static EngineException Bad(string name, string message) => EngineException.InvalidTensor($"tensor '{name}': {message}", name);
+    private static EngineException Bad(string name, string message) => EngineException.InvalidTensor($"tensor '{Clip(name)}': {message}", Clip(name));
 }

@@ -1,7 +1,9 @@
 using System.Text.Json;
 using AutogradService.Api.Execution;
+using AutogradService.Api.Options;
 using AutogradService.Engine;
 using AutogradService.Engine.Autodiff;
+using AutogradService.Engine.Graphs;
 using AutogradService.Engine.Tensors;
 
 namespace AutogradService.Api.Json;
@@ -9,36 +11,63 @@ namespace AutogradService.Api.Json;
 /// <summary>REST bodies of the stateless transforms to <see cref="TransformRequest"/>, and results back to JSON.</summary>
 public static class TransformJson
 {
-    public static TransformRequest ReadRequest(TransformKind kind, JsonElement body, long maxElements)
+    private static readonly HashSet<string> RequestFields =
+    [
+        "graph", "program", "model", "inputs", "outputs", "limits", "device", "wrt", "seeds", "intermediates", "tangents", "mode",
+        "vector", "tensor_encoding",
+    ];
+
+    private static readonly HashSet<string> LimitFields = ["memory_bytes", "timeout_ms"];
+
+    /// <summary>A transform's body, every field checked for type and range (errors name the field); unknown fields are refused.</summary>
+    public static TransformRequest ReadRequest(TransformKind kind, JsonElement body, LimitsOptions limits)
     {
-        if (body.ValueKind != JsonValueKind.Object) throw EngineException.InvalidArgument("the request body must be a JSON object");
+        JsonFields.ExpectObject(body, "", RequestFields);
+        long? memoryBytes = null, timeoutMs = null;
+        if (JsonFields.Object(body, "limits", "") is { } requested)
+        {
+            // A request may only lower the server's limits: larger values are capped by the service, not refused.
+            JsonFields.ExpectObject(requested, "limits", LimitFields);
+            memoryBytes = JsonFields.Integer(requested, "memory_bytes", "limits", min: 1);
+            timeoutMs = JsonFields.Integer(requested, "timeout_ms", "limits", min: 1);
+        }
+        long maxElements = limits.MaxTensorElements;
         return new TransformRequest
         {
             Kind = kind,
-            Source = ReadSource(body),
+            Source = ReadSource(body, limits.Graph()),
             Inputs = Tensors(body, "inputs", maxElements) ?? new Dictionary<string, HostTensor>(),
-            Outputs = Strings(body, "outputs"),
-            MemoryBytes = body.TryGetProperty("limits", out var l) && l.TryGetProperty("memory_bytes", out var m) ? m.GetInt64() : null,
-            TimeoutMs = body.TryGetProperty("limits", out var l2) && l2.TryGetProperty("timeout_ms", out var t) ? t.GetInt32() : null,
-            Device = body.TryGetProperty("device", out var d) ? d.GetString() : null,
-            Wrt = Strings(body, "wrt"),
+            Outputs = JsonFields.Names(body, "outputs", ""),
+            MemoryBytes = memoryBytes,
+            TimeoutMs = timeoutMs is { } ms ? (int)Math.Min(ms, int.MaxValue) : null,
+            Device = JsonFields.String(body, "device", ""),
+            Wrt = JsonFields.Names(body, "wrt", ""),
             Seeds = Tensors(body, "seeds", maxElements),
-            Intermediates = Strings(body, "intermediates"),
+            Intermediates = JsonFields.Names(body, "intermediates", ""),
             Tangents = Tensors(body, "tangents", maxElements),
-            Mode = body.TryGetProperty("mode", out var mode) ? ParseMode(mode.GetString()) : JacobianMode.Auto,
+            Mode = ParseMode(JsonFields.String(body, "mode", "")),
             Vector = Tensors(body, "vector", maxElements),
         };
     }
 
-    public static ComputationSource ReadSource(JsonElement body)
+    /// <summary>Whether the body asks for tensors in base64 (<c>"tensor_encoding": "b64"</c>; the default is JSON numbers).</summary>
+    public static bool WantsBase64(JsonElement body) => JsonFields.String(body, "tensor_encoding", "") switch
     {
-        int given = (body.TryGetProperty("graph", out var g) ? 1 : 0) + (body.TryGetProperty("program", out var p) ? 1 : 0)
-            + (body.TryGetProperty("model", out var m) ? 1 : 0);
+        null or "json" => false,
+        "b64" or "base64" => true,
+        var other => throw JsonFields.Invalid("tensor_encoding", $"must be json or b64, got '{Clip(other)}'"),
+    };
+
+    /// <summary>Exactly one of graph, program or model; graphs are read under <paramref name="limits"/>.</summary>
+    public static ComputationSource ReadSource(JsonElement body, GraphLimits limits)
+    {
+        var graph = JsonFields.Get(body, "graph");
+        var program = JsonFields.String(body, "program", "");
+        var model = JsonFields.String(body, "model", "");
+        int given = (graph is null ? 0 : 1) + (program is null ? 0 : 1) + (model is null ? 0 : 1);
         if (given != 1) throw EngineException.InvalidArgument("give exactly one of graph, program or model");
-        if (g.ValueKind != JsonValueKind.Undefined) return new ComputationSource(Graph: GraphJson.Read(g));
-        if (p.ValueKind != JsonValueKind.Undefined)
-            return new ComputationSource(Program: p.GetString() ?? throw EngineException.InvalidArgument("program must be a string"));
-        return new ComputationSource(Model: m.GetString() ?? throw EngineException.InvalidArgument("model must be a string"));
+        if (graph is { } g) return new ComputationSource(Graph: GraphJson.Read(g, limits));
+        return program is not null ? new ComputationSource(Program: program) : new ComputationSource(Model: model);
     }
 
     public static JacobianMode ParseMode(string? mode) => mode?.ToLowerInvariant() switch
@@ -46,7 +75,7 @@ public static class TransformJson
         null or "" or "auto" => JacobianMode.Auto,
         "forward" or "fwd" => JacobianMode.Forward,
         "reverse" or "rev" => JacobianMode.Reverse,
-        _ => throw EngineException.InvalidArgument($"mode must be auto, forward or reverse, got '{mode}'"),
+        _ => throw JsonFields.Invalid("mode", $"must be auto, forward or reverse, got '{Clip(mode)}'"),
     };
 
     public static string ModeName(JacobianMode mode) => mode switch
@@ -58,20 +87,16 @@ public static class TransformJson
 
     private static Dictionary<string, HostTensor>? Tensors(JsonElement body, string property, long maxElements)
     {
-        if (!body.TryGetProperty(property, out var e) || e.ValueKind == JsonValueKind.Null) return null;
-        if (e.ValueKind != JsonValueKind.Object) throw EngineException.InvalidArgument($"{property} must be an object of name: tensor");
+        if (JsonFields.Object(body, property, "") is not { } e) return null;
         var result = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
         foreach (var p in e.EnumerateObject()) result[p.Name] = TensorJson.Read(p.Value, p.Name, maxElements);
         return result;
     }
 
-    public static List<string>? Strings(JsonElement body, string property)
-    {
-        if (!body.TryGetProperty(property, out var e) || e.ValueKind == JsonValueKind.Null) return null;
-        if (e.ValueKind == JsonValueKind.String) return [e.GetString()!];
-        if (e.ValueKind != JsonValueKind.Array) throw EngineException.InvalidArgument($"{property} must be a list of names");
-        return e.EnumerateArray().Select(s => s.GetString() ?? throw EngineException.InvalidArgument($"{property} must be a list of names")).ToList();
-    }
+    /// <summary>A list of names (a string or an array of strings), or null when absent.</summary>
+    public static List<string>? Strings(JsonElement body, string property) => JsonFields.Names(body, property, "");
+
+    private static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "...";
 
     public static void WriteResult(Utf8JsonWriter w, TransformResult r, bool base64)
     {

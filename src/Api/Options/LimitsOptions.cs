@@ -17,7 +17,11 @@ public sealed class LimitsOptions
     [Range(1, 1_000_000)]
     public int MaxNodes { get; set; } = 10_000;
 
-    [Range(1, 1L << 31)]
+    /// <summary>Distinct value names in a graph or program (inputs, constants, node outputs; subgraphs included).</summary>
+    [Range(1, 10_000_000)]
+    public int MaxNames { get; set; } = 100_000;
+
+    [Range(1, Engine.Tensors.Shape.MaxElements)]
     public long MaxTensorElements { get; set; } = 16L << 20;
 
     [Range(0, 8)]
@@ -45,11 +49,23 @@ public sealed class LimitsOptions
     [Range(0, 100_000)]
     public int EngineQueueLength { get; set; } = 64;
 
+    /// <summary>Estimated bytes of cached plans (a plan holds its graph, constants included); least recently used go first.</summary>
+    [Range(1L << 20, 1L << 40)]
+    public long PlanCacheBytes { get; set; } = 128L << 20;
+
+    /// <summary>Estimated bytes of cached parsed programs.</summary>
+    [Range(1L << 20, 1L << 40)]
+    public long ProgramCacheBytes { get; set; } = 32L << 20;
+
     /// <summary>Engine workers; 0 means one per core.</summary>
     [Range(0, 1024)]
     public int EngineConcurrency { get; set; }
 
     public int EffectiveConcurrency => EngineConcurrency > 0 ? EngineConcurrency : Environment.ProcessorCount;
+
+    /// <summary>What graph readers enforce while they read (programs, JSON and protobuf graphs).</summary>
+    public Engine.Graphs.GraphLimits Graph(CancellationToken cancellation = default) =>
+        new() { MaxNodes = MaxNodes, MaxNames = MaxNames, Cancellation = cancellation };
 }
 
 /// <summary>Where the service listens and keeps its state (configuration section <c>Server</c>).</summary>

@@ -68,7 +68,7 @@ public static class SessionEndpoints
         IReadOnlyList<Engine.Tensors.HostTensor?> results;
         try
         {
-            var commands = SessionJson.ReadCommands(body.RootElement, limits.Value.MaxTensorElements);
+            var commands = SessionJson.ReadCommands(body.RootElement, limits.Value);
             await entry.Lock.WaitAsync(timeout.Token);
             try
             {

@@ -39,9 +39,9 @@ public static class TransformEndpoints
 
     private static async Task HandleAsync(HttpContext http, TransformService service, LimitsOptions limits, TransformKind kind)
     {
-        using var body = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted);
-        var request = TransformJson.ReadRequest(kind, body.RootElement, limits.MaxTensorElements);
-        bool base64 = body.RootElement.TryGetProperty("tensor_encoding", out var enc) && enc.GetString() == "b64";
+        using var body = await JsonDocument.ParseAsync(http.Request.Body, JsonFields.Document, http.RequestAborted);
+        var request = TransformJson.ReadRequest(kind, body.RootElement, limits);
+        bool base64 = TransformJson.WantsBase64(body.RootElement);
 
         if (kind == TransformKind.Gradient && AcceptsNdJson(http.Request))
         {
@@ -119,17 +119,21 @@ public static class TransformEndpoints
         }
     }
 
+    private static readonly HashSet<string> InspectFields = ["graph", "program", "model", "inputs"];
+
     private static async Task InspectAsync(HttpContext http, TransformService service, IOptions<LimitsOptions> limits)
     {
-        using var body = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted);
-        var source = TransformJson.ReadSource(body.RootElement);
+        using var body = await JsonDocument.ParseAsync(http.Request.Body, JsonFields.Document, http.RequestAborted);
+        var root = body.RootElement;
+        JsonFields.ExpectObject(root, "", InspectFields);
+        var source = TransformJson.ReadSource(root, limits.Value.Graph());
         var types = new Dictionary<string, TensorType>(StringComparer.Ordinal);
-        if (body.RootElement.TryGetProperty("inputs", out var inputs) && inputs.ValueKind == JsonValueKind.Object)
+        if (JsonFields.Object(root, "inputs", "") is { } inputs)
         {
             foreach (var p in inputs.EnumerateObject())
                 types[p.Name] = InspectJson.ReadType(p.Value, p.Name, limits.Value.MaxTensorElements);
         }
-        var report = service.Inspect(source, types);
+        var report = await service.InspectAsync(source, types, http.RequestAborted);
         http.Response.ContentType = "application/json";
         await using var writer = new Utf8JsonWriter(http.Response.Body);
         InspectJson.Write(writer, report);
