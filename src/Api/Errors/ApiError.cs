@@ -16,6 +16,7 @@ public sealed record ApiError(string Code, string Detail, string? Node = null, s
         ServiceException se => new ApiError(se.Code, se.Message, RetryAfter: se.RetryAfter),
         OperationCanceledException => new ApiError(ErrorCodes.DeadlineExceeded, "the request was cancelled: its deadline passed or the client went away"),
         Microsoft.AspNetCore.Http.BadHttpRequestException { StatusCode: 413 } => new ApiError(ErrorCatalog.RequestTooLarge, "the request body is over the server's limit"),
+        Google.Protobuf.InvalidProtocolBufferException pe => new ApiError(ErrorCodes.InvalidArgument, $"malformed protobuf message: {pe.Message}"),
         System.Text.Json.JsonException je => new ApiError(ErrorCodes.InvalidArgument, $"malformed JSON: {je.Message}"),
         _ => new ApiError(ErrorCatalog.Internal, "an internal error occurred; it has been logged"),
     };

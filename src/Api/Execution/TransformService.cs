@@ -156,6 +156,7 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
         {
             MemoryLimitBytes = memory,
             MaxLoopIterations = _limits.MaxLoopIterations,
+            MaxLiveTensors = _limits.MaxTensorsPerRequest,
             Cancellation = cancellation,
         });
         var inputs = GraphFunctions.Import(scope, ConformInputs(graph, request.Inputs));

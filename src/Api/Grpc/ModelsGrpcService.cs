@@ -7,14 +7,15 @@ using Grpc.Core;
 namespace AutogradService.Api.Grpc;
 
 /// <summary>gRPC mirror of the REST model repository.</summary>
-public sealed class ModelsGrpcService(ModelRepository repo) : Contracts.V1.Models.ModelsBase
+public sealed class ModelsGrpcService(ModelRepository repo, Microsoft.Extensions.Options.IOptions<Options.LimitsOptions> limits) : Contracts.V1.Models.ModelsBase
 {
     public override Task<ModelInfo> Put(PutModelRequest request, ServerCallContext context)
     {
+        var graphLimits = limits.Value.Graph(context.CancellationToken);
         var graph = request.SourceCase switch
         {
-            PutModelRequest.SourceOneofCase.Graph => ProtoMapping.ToEngine(request.Graph),
-            PutModelRequest.SourceOneofCase.Program => ProgramParser.Parse(request.Program),
+            PutModelRequest.SourceOneofCase.Graph => ProtoMapping.ToEngine(request.Graph, graphLimits),
+            PutModelRequest.SourceOneofCase.Program => ProgramParser.Parse(request.Program, limits: graphLimits),
             _ => throw EngineException.InvalidArgument("give a graph or a program"),
         };
         return Task.FromResult(Info(repo.Put(request.Name, graph)));

@@ -44,7 +44,7 @@ public sealed class SessionsGrpcService(SessionStore store, EngineGate gate, IOp
                     else
                     {
                         session ??= new Session(store.SettingsFor(Engine.Autodiff.GradientMode.Accumulate, 0, false));
-                        var mapped = SessionProto.ToEngine(command, limits.Value.MaxTensorElements);
+                        var mapped = SessionProto.ToEngine(command, limits.Value.MaxTensorElements, limits.Value.Graph(context.CancellationToken));
                         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
                         timeout.CancelAfter(limits.Value.TimeoutMs);
                         var s = session;

@@ -7,6 +7,7 @@ using AutogradService.Api.Options;
 using AutogradService.Api.Rest;
 using AutogradService.Api.Sessions;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Prometheus;
@@ -57,6 +58,9 @@ public static class ServiceSetup
             o.EnableDetailedErrors = false;
             o.Interceptors.Add<ErrorInterceptor>();
         });
+        // Grpc.AspNetCore's binder, with request marshallers that answer malformed protobuf with invalid_argument.
+        services.RemoveAll(typeof(global::Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>));
+        services.AddSingleton(typeof(global::Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>), typeof(MalformedMessageMethodProvider<>));
         services.AddGrpcReflection();
         services.AddGrpcHealthChecks().AddCheck("engine", () => HealthCheckResult.Healthy(), ["ready"]);
         services.AddHealthChecks();

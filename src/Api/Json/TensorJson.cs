@@ -117,16 +117,25 @@ public static class TensorJson
         if (JsonFields.Get(json, "data") is not { } data) throw Bad(name, "a tensor object needs data or b64");
         if (data.ValueKind != JsonValueKind.Array)
         {
-            var scalar = HostTensor.FromDoubles(dtype, Shape.Scalar, [dtype == DType.Bool ? BoolOrNumber(data, name) : Number(data, name)]);
+            var scalar = dtype == DType.Int64 ? new HostTensor(dtype, Shape.Scalar, new[] { Int64(data, name) })
+                : HostTensor.FromDoubles(dtype, Shape.Scalar, [dtype == DType.Bool ? BoolOrNumber(data, name) : Number(data, name)]);
             return shape is null || shape.Value.ElementCount == 1 ? WithShape(scalar, shape ?? Shape.Scalar) : throw Bad(name, "one value does not fill the shape");
         }
-        var flat = Flatten(data, name, maxElements);
+        // int64 values are read as integers, not through double, so all 64 bits survive.
+        Array flat = dtype == DType.Int64 ? Flatten(data, name, maxElements, Int64) : Flatten(data, name, maxElements, BoolOrNumber);
         var finalShape = shape ?? Shape.Vector(flat.Length);
         if (finalShape.ElementCount != flat.Length)
             throw Bad(name, $"{flat.Length} values do not fill shape {finalShape} ({finalShape.ElementCount} elements)");
-        if (dtype == DType.Int64) return new HostTensor(dtype, finalShape, Array.ConvertAll(flat, v => CheckedInt(v, name)));
-        return HostTensor.FromDoubles(dtype, finalShape, flat);
+        return flat is long[] ints ? new HostTensor(dtype, finalShape, ints) : HostTensor.FromDoubles(dtype, finalShape, (double[])flat);
     }
+
+    private static long Int64(JsonElement e, string name) => e.ValueKind switch
+    {
+        JsonValueKind.Number when e.TryGetInt64(out long l) => l,
+        JsonValueKind.True => 1,
+        JsonValueKind.False => 0,
+        _ => CheckedInt(Number(e, name), name), // 3.0 or 1e3: whole numbers written as decimals
+    };
 
     private static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "...";
 
@@ -136,9 +145,9 @@ public static class TensorJson
         v == Math.Floor(v) && Math.Abs(v) <= 9.007199254740992e15 ? (long)v : throw Bad(name, $"{v} is not an int64 value");
 
     /// <summary>Flat data, or nested data flattened (its nesting is ignored in favour of "shape").</summary>
-    private static double[] Flatten(JsonElement data, string name, long maxElements)
+    private static T[] Flatten<T>(JsonElement data, string name, long maxElements, Func<JsonElement, string, T> read)
     {
-        var values = new List<double>();
+        var values = new List<T>();
         void Walk(JsonElement e)
         {
             if (e.ValueKind == JsonValueKind.Array)
@@ -147,7 +156,7 @@ public static class TensorJson
                 return;
             }
             if (values.Count >= maxElements) throw Bad(name, $"more than {maxElements} elements per tensor");
-            values.Add(BoolOrNumber(e, name));
+            values.Add(read(e, name));
         }
         Walk(data);
         return values.ToArray();

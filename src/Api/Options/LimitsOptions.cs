@@ -39,6 +39,14 @@ public sealed class LimitsOptions
     [Range(1, 3_600_000)]
     public int TimeoutMs { get; set; } = 30_000;
 
+    /// <summary>Tensors alive at once in one request (intermediates, tape and loop iterations included): bounds the objects behind tensors, which the memory budget does not see.</summary>
+    [Range(1L, long.MaxValue)]
+    public long MaxTensorsPerRequest { get; set; } = 1_000_000;
+
+    /// <summary>Tensors one session may hold at once, its tape included.</summary>
+    [Range(1L, long.MaxValue)]
+    public long MaxTensorsPerSession { get; set; } = 100_000;
+
     [Range(0, 100_000)]
     public int MaxOpenSessions { get; set; } = 32;
 

@@ -4,6 +4,8 @@ using AutogradService.Api.Models;
 using AutogradService.Engine;
 using AutogradService.Engine.Graphs;
 using AutogradService.Engine.Tensors;
+using AutogradService.Api.Options;
+using Microsoft.Extensions.Options;
 
 namespace AutogradService.Api.Rest;
 
@@ -26,12 +28,17 @@ public static class ModelEndpoints
         return app;
     }
 
-    private static async Task<IResult> PutAsync(string name, HttpContext http, ModelRepository repo)
+    private static readonly HashSet<string> PutFields = ["graph", "program", "outputs"];
+
+    private static async Task<IResult> PutAsync(string name, HttpContext http, ModelRepository repo, IOptions<LimitsOptions> limits)
     {
-        using var body = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted);
+        using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted);
         var root = body.RootElement;
-        Graph graph = root.TryGetProperty("graph", out var g) ? GraphJson.Read(g)
-            : root.TryGetProperty("program", out var p) ? ProgramParser.Parse(p.GetString() ?? "", TransformJson.Strings(root, "outputs"))
+        JsonFields.ExpectObject(root, "", PutFields);
+        var graphLimits = limits.Value.Graph(http.RequestAborted);
+        var program = JsonFields.String(root, "program", "");
+        Graph graph = JsonFields.Get(root, "graph") is { } g ? GraphJson.Read(g, graphLimits)
+            : program is not null ? ProgramParser.Parse(program, JsonFields.Names(root, "outputs", ""), limits: graphLimits)
             : throw EngineException.InvalidArgument("give a graph or a program");
         return Results.Json(Describe(repo.Put(name, graph)));
     }

@@ -29,6 +29,8 @@ public static class SessionEndpoints
         return app;
     }
 
+    private static readonly HashSet<string> OpenFields = ["gradient_mode", "memory_bytes", "idle_timeout_ms", "strict_scalar_seed"];
+
     private static async Task<IResult> OpenAsync(HttpContext http, SessionStore store)
     {
         var mode = GradientMode.Accumulate;
@@ -36,15 +38,13 @@ public static class SessionEndpoints
         bool strict = false;
         if (http.Request.ContentLength is > 0 || http.Request.Headers.TransferEncoding.Count > 0)
         {
-            using var body = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted);
+            using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted);
             var o = body.RootElement;
-            if (o.ValueKind == JsonValueKind.Object)
-            {
-                if (o.TryGetProperty("gradient_mode", out var gm)) mode = ParseMode(gm.GetString());
-                if (o.TryGetProperty("memory_bytes", out var m)) memory = m.GetInt64();
-                if (o.TryGetProperty("idle_timeout_ms", out var i)) idle = i.GetInt64();
-                if (o.TryGetProperty("strict_scalar_seed", out var s)) strict = s.GetBoolean();
-            }
+            JsonFields.ExpectObject(o, "", OpenFields);
+            mode = ParseMode(JsonFields.String(o, "gradient_mode", ""));
+            memory = JsonFields.Integer(o, "memory_bytes", "", min: 0) ?? 0;
+            idle = JsonFields.Integer(o, "idle_timeout_ms", "", min: 0) ?? 0;
+            strict = JsonFields.Bool(o, "strict_scalar_seed", "") ?? false;
         }
         var entry = store.Open(store.SettingsFor(mode, memory, strict), store.IdleTimeoutFor(idle), owner: null);
         return Results.Json(new { id = entry.Id, expires_at = entry.ExpiresAt, gradient_mode = mode == GradientMode.Overwrite ? "overwrite" : "accumulate" },
@@ -55,14 +55,14 @@ public static class SessionEndpoints
     {
         null or "" or "accumulate" => GradientMode.Accumulate,
         "overwrite" => GradientMode.Overwrite,
-        _ => throw EngineException.InvalidArgument($"gradient_mode must be accumulate or overwrite, got '{mode}'"),
+        _ => throw JsonFields.Invalid("gradient_mode", $"must be accumulate or overwrite, got '{(mode.Length <= 40 ? mode : mode[..40] + "...")}'"),
     };
 
     private static async Task RunAsync(string id, HttpContext http, SessionStore store, EngineGate gate, IOptions<LimitsOptions> limits,
         Microsoft.AspNetCore.Http.IProblemDetailsService problems)
     {
         var entry = store.Get(id, owner: null);
-        using var body = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted);
+        using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
         timeout.CancelAfter(limits.Value.TimeoutMs);
         IReadOnlyList<Engine.Tensors.HostTensor?> results;

@@ -39,7 +39,7 @@ public static class TransformEndpoints
 
     private static async Task HandleAsync(HttpContext http, TransformService service, LimitsOptions limits, TransformKind kind)
     {
-        using var body = await JsonDocument.ParseAsync(http.Request.Body, JsonFields.Document, http.RequestAborted);
+        using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted);
         var request = TransformJson.ReadRequest(kind, body.RootElement, limits);
         bool base64 = TransformJson.WantsBase64(body.RootElement);
 
@@ -123,7 +123,7 @@ public static class TransformEndpoints
 
     private static async Task InspectAsync(HttpContext http, TransformService service, IOptions<LimitsOptions> limits)
     {
-        using var body = await JsonDocument.ParseAsync(http.Request.Body, JsonFields.Document, http.RequestAborted);
+        using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted);
         var root = body.RootElement;
         JsonFields.ExpectObject(root, "", InspectFields);
         var source = TransformJson.ReadSource(root, limits.Value.Graph());

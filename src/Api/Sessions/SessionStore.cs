@@ -47,6 +47,8 @@ public sealed class SessionStore : IDisposable
         MaxLoopIterations = _limits.MaxLoopIterations,
         StrictScalarSeed = strict,
         MaxTensorElements = _limits.MaxTensorElements,
+        MaxLiveTensors = _limits.MaxTensorsPerSession,
+        GraphLimits = _limits.Graph(),
     };
 
     public TimeSpan IdleTimeoutFor(long requestedMs) =>

@@ -14,6 +14,10 @@ public enum JacobianMode
 /// <summary>Whole-derivative transforms built on the two modes: Jacobians, Hessians and Hessian-vector products.</summary>
 public static partial class Derivatives
 {
+    private static ExecutionScope NeedInputs(Tensor[] inputs, string what) => inputs.Length > 0
+        ? inputs[0].Scope
+        : throw EngineException.InvalidArgument($"{what} needs at least one floating-point input to differentiate with respect to (wrt)");
+
     /// <summary>Chooses the cheaper mode: forward costs one pass per input element, reverse one per output element.</summary>
     public static JacobianMode Choose(long inputElements, long outputElements) =>
         inputElements < outputElements ? JacobianMode.Forward : JacobianMode.Reverse;
@@ -25,7 +29,7 @@ public static partial class Derivatives
     /// </summary>
     public static Tensor[][] Jacobian(Func<Tensor[], Tensor[]> f, Tensor[] inputs, JacobianMode mode, out JacobianMode used)
     {
-        var scope = inputs[0].Scope;
+        var scope = NeedInputs(inputs, "a Jacobian");
         if (mode == JacobianMode.Auto)
         {
             // Auto needs the output sizes: one plain forward pass is cheap next to either mode.
@@ -88,7 +92,7 @@ public static partial class Derivatives
     /// <summary>Second derivatives of a scalar output: <c>result[i][j]</c> has shape <c>inputs[i].Shape ++ inputs[j].Shape</c>.</summary>
     public static Tensor[][] Hessian(Func<Tensor[], Tensor> f, Tensor[] inputs)
     {
-        var scope = inputs[0].Scope;
+        var scope = NeedInputs(inputs, "a Hessian");
         var leaves = Leaves(inputs);
         Tensor[] grads;
         using (scope.GradMode(true))

@@ -15,6 +15,12 @@ public sealed record SessionSettings
     public bool StrictScalarSeed { get; init; }
 
     public long MaxTensorElements { get; init; } = long.MaxValue;
+
+    /// <summary>Tensors the session may hold at once, its tape's included (see <see cref="ScopeOptions.MaxLiveTensors"/>).</summary>
+    public long MaxLiveTensors { get; init; } = long.MaxValue;
+
+    /// <summary>What a program sent to the session may contain.</summary>
+    public GraphLimits GraphLimits { get; init; } = GraphLimits.Default;
 }
 
 /// <summary>
@@ -37,6 +43,7 @@ public sealed class Session : IDisposable
         {
             MemoryLimitBytes = settings.MemoryLimitBytes,
             MaxLoopIterations = settings.MaxLoopIterations,
+            MaxLiveTensors = settings.MaxLiveTensors,
         });
     }
 
@@ -90,7 +97,7 @@ public sealed class Session : IDisposable
     /// </summary>
     private void RunProgram(string text)
     {
-        var parsed = ProgramParser.ParseProgram(text, registry: _registry);
+        var parsed = ProgramParser.ParseProgram(text, registry: _registry, limits: Settings.GraphLimits);
         var inputs = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var p in parsed.Graph.Inputs) inputs[p.Name] = Resolve(p.Name, "program");
         var plan = Plan.Build(parsed.Graph, inputs.ToDictionary(kv => kv.Key, kv => kv.Value.Type, StringComparer.Ordinal), _registry);

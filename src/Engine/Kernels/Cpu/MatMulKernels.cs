@@ -56,6 +56,13 @@ internal static unsafe partial class MatMulKernels
             count *= dims[i];
         }
         int aSize = ra * ca, bSize = rb * cb, cSize = m * n;
+        // Empty products: no per-batch loop, which for a huge batch of empty matrices would spin for nothing.
+        if (cSize == 0) return;
+        if (k == 0)
+        {
+            c[..checked((int)(count * cSize))].Clear();
+            return;
+        }
         Span<int> index = stackalloc int[rank];
         long ao = 0, bo = 0;
         for (long t = 0; t < count; t++)
