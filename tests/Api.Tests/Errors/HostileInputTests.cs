@@ -170,5 +170,36 @@ public sealed class HostileInputTests(DefaultService service) : IClassFixture<De
         (await _client.Post("/v1/inspect", """{"program": "y = x + 1", "inputs": {"x": {"dtype": "float32", "shape": [1e300]}}}""")).Problem(400, "invalid_argument");
     }
 
+    /// <summary>An if whose then-branch holds an if ... <paramref name="levels"/> subgraphs deep; the else-branch passes x through.</summary>
+    private static TestGraph NestedIfs(int levels)
+    {
+        TestGraph Branch(int below) => below == 0
+            ? new TestGraph([new GInput("x")], [TestGraph.N("mul", [2.0, "x"], "y")], ["y"])
+            : new TestGraph([new GInput("x")], [If(below - 1)], ["y"]);
+        GNode If(int below) => new("if", ["positive", "x"], ["y"], new Dictionary<string, object>
+        {
+            ["then"] = Branch(below),
+            ["else"] = new TestGraph([new GInput("x")], [], ["x"]),
+        });
+        return new TestGraph([new GInput("x")], [TestGraph.N("gt", ["x", 0.0], "positive"), If(levels - 1)], ["y"]);
+    }
+
+    [Fact]
+    public async Task SubgraphDepth_OneLimitOverRestAndGrpc()
+    {
+        // The documented limit (16 nested subgraphs) holds over REST too: the JSON reader's own depth allows it.
+        var atLimit = NestedIfs(Engine.Graphs.GraphLimits.MaxSubgraphDepth);
+        Assert.Equal(2.0, One((await _client.Post("/v1/evaluate", new { graph = atLimit.ToJson(), inputs = new { x = 1 } })).Ok().Body.At("outputs", "y")));
+        var ok = new EvaluateRequest { Computation = new Computation { Graph = atLimit.ToProto() } };
+        ok.Inputs["x"] = Tensors.F32Scalar(1);
+        Assert.Equal(2.0, Tensors.One((await service.Autodiff.EvaluateAsync(ok)).Outputs["y"]));
+
+        var past = NestedIfs(Engine.Graphs.GraphLimits.MaxSubgraphDepth + 1);
+        (await _client.Post("/v1/evaluate", new { graph = past.ToJson(), inputs = new { x = 1 } })).Problem(400, "invalid_graph");
+        var refused = new EvaluateRequest { Computation = new Computation { Graph = past.ToProto() } };
+        refused.Inputs["x"] = Tensors.F32Scalar(1);
+        await GrpcErrors.Expect(StatusCode.InvalidArgument, "invalid_graph", () => service.Autodiff.EvaluateAsync(refused).ResponseAsync);
+    }
+
     private static readonly Marshaller<byte[]> Raw = Marshallers.Create(b => b, b => b);
 }

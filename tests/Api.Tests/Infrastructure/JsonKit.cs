@@ -36,8 +36,9 @@ public sealed record RestReply(HttpStatusCode Status, string? ContentType, HttpR
 public static class JsonKit
 {
     // Relaxed escaping: base64 ('+') and program text ('<', '>') go out as written, and large b64 bodies serialize fast.
-    private static readonly JsonSerializerOptions Options = new()
+    private static readonly JsonSerializerOptions Options = new() // deep enough for 16 nested subgraphs
     {
+        MaxDepth = 256,
         PropertyNamingPolicy = null,
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
