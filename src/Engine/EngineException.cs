@@ -16,6 +16,7 @@ public static class ErrorCodes
     public const string DeadlineExceeded = "deadline_exceeded";
     public const string NotFound = "not_found";
     public const string InvalidArgument = "invalid_argument";
+    public const string NumericalAnomaly = "numerical_anomaly";
 }
 
 /// <summary>
@@ -112,4 +113,15 @@ public sealed class EngineException : Exception
         new(ErrorCodes.DeadlineExceeded, "the computation was cancelled: its deadline passed or the caller went away", inner: inner);
 
     public static EngineException InvalidArgument(string message) => new(ErrorCodes.InvalidArgument, message);
+
+    /// <summary>Anomaly mode's finding: <paramref name="pass"/> is forward or backward; the value is "NaN" or "Infinity".</summary>
+    public static EngineException Anomaly(string op, string pass, string value, long index, string? node)
+    {
+        var e = new EngineException(ErrorCodes.NumericalAnomaly,
+            $"the {pass} pass of {op} produced {value} (first at element {index}) from finite values", node, op);
+        e.Facts["pass"] = pass;
+        e.Facts["value"] = value;
+        e.Facts["index"] = index;
+        return e;
+    }
 }

@@ -18,6 +18,9 @@ public sealed record ScopeOptions
     /// </summary>
     public long MaxLiveTensors { get; init; } = long.MaxValue;
 
+    /// <summary>Anomaly mode: stop at the first op whose forward or backward turns finite values into NaN or ±Infinity.</summary>
+    public bool DetectAnomaly { get; init; }
+
     public CancellationToken Cancellation { get; init; }
 }
 
@@ -41,6 +44,7 @@ public sealed class ExecutionScope : IDisposable
         Budget = new MemoryBudget(options.MemoryLimitBytes);
         MaxLoopIterations = options.MaxLoopIterations;
         MaxLiveTensors = options.MaxLiveTensors;
+        DetectAnomaly = options.DetectAnomaly;
         Cancellation = options.Cancellation;
     }
 
@@ -49,6 +53,10 @@ public sealed class ExecutionScope : IDisposable
     public MemoryBudget Budget { get; }
     public long MaxLoopIterations { get; }
     public long MaxLiveTensors { get; }
+    public bool DetectAnomaly { get; }
+
+    /// <summary>Set while a VJP rule runs in anomaly mode: the rule's result is checked as a whole, and blamed on the rule.</summary>
+    internal bool InBackwardRule { get; set; }
     /// <summary>Checked between ops and inside loops; a session swaps in each batch's token.</summary>
     public CancellationToken Cancellation { get; set; }
 

@@ -19,6 +19,7 @@ public static class ErrorCatalog
         ErrorCodes.InvalidGraph or ErrorCodes.ShapeMismatch or ErrorCodes.DTypeMismatch or ErrorCodes.InvalidTensor
             or ErrorCodes.NotDifferentiable or ErrorCodes.InvalidArgument => (400, StatusCode.InvalidArgument),
         ErrorCodes.GraphFreed => (409, StatusCode.FailedPrecondition),
+        ErrorCodes.NumericalAnomaly => (422, StatusCode.InvalidArgument),
         DeviceUnavailable => (400, StatusCode.FailedPrecondition),
         ErrorCodes.MemoryLimitExceeded => (422, StatusCode.ResourceExhausted),
         ErrorCodes.IterationLimitExceeded => (422, StatusCode.ResourceExhausted),
@@ -38,6 +39,7 @@ public static class ErrorCatalog
         ErrorCodes.NotDifferentiable => "Not differentiable",
         ErrorCodes.InvalidArgument => "Invalid argument",
         ErrorCodes.GraphFreed => "Graph freed",
+        ErrorCodes.NumericalAnomaly => "Numerical anomaly",
         ErrorCodes.MemoryLimitExceeded => "Memory limit exceeded",
         ErrorCodes.IterationLimitExceeded => "Iteration limit exceeded",
         ErrorCodes.DeadlineExceeded => "Deadline exceeded",

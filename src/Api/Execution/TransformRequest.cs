@@ -32,6 +32,9 @@ public sealed record TransformRequest
     public IReadOnlyDictionary<string, HostTensor>? Tangents { get; init; }
     public JacobianMode Mode { get; init; } = JacobianMode.Auto;
     public IReadOnlyDictionary<string, HostTensor>? Vector { get; init; }
+
+    /// <summary>Anomaly mode: fail at the first op that produces NaN or ±Infinity from finite values.</summary>
+    public bool DetectAnomaly { get; init; }
 }
 
 public sealed record TransformStats(double ForwardMs, double BackwardMs, long PeakBytes, long NodesExecuted);

@@ -157,6 +157,7 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
             MemoryLimitBytes = memory,
             MaxLoopIterations = _limits.MaxLoopIterations,
             MaxLiveTensors = _limits.MaxTensorsPerRequest,
+            DetectAnomaly = request.DetectAnomaly,
             Cancellation = cancellation,
         });
         var inputs = GraphFunctions.Import(scope, ConformInputs(graph, request.Inputs));

@@ -16,7 +16,7 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
 
     public override async Task<EvaluateResponse> Evaluate(EvaluateRequest request, ServerCallContext context)
     {
-        var result = await Run(Common(TransformKind.Evaluate, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device), context);
+        var result = await Run(Common(TransformKind.Evaluate, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device, request.DetectAnomaly), context);
         var response = new EvaluateResponse { Stats = Stats(result.Stats) };
         Fill(response.Outputs, result.Outputs);
         return response;
@@ -68,7 +68,7 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
 
     public override async Task<JvpResponse> Jvp(JvpRequest request, ServerCallContext context)
     {
-        var result = await Run(Common(TransformKind.Jvp, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device) with
+        var result = await Run(Common(TransformKind.Jvp, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device, request.DetectAnomaly) with
         {
             Tangents = ProtoMapping.ToEngine(request.Tangents, MaxElements),
         }, context);
@@ -80,7 +80,7 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
 
     public override async Task<JacobianResponse> Jacobian(JacobianRequest request, ServerCallContext context)
     {
-        var result = await Run(Common(TransformKind.Jacobian, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device) with
+        var result = await Run(Common(TransformKind.Jacobian, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device, request.DetectAnomaly) with
         {
             Wrt = Names(request.Wrt),
             Mode = request.Mode switch
@@ -107,7 +107,7 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
 
     public override async Task<HessianResponse> Hessian(HessianRequest request, ServerCallContext context)
     {
-        var result = await Run(Common(TransformKind.Hessian, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device) with
+        var result = await Run(Common(TransformKind.Hessian, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device, request.DetectAnomaly) with
         {
             Wrt = Names(request.Wrt),
             Vector = request.Vector.Count > 0 ? ProtoMapping.ToEngine(request.Vector, MaxElements) : null,
@@ -171,7 +171,7 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
 
     /// <summary>The fields every transform request shares.</summary>
     private TransformRequest Common(TransformKind kind, Computation? computation, Google.Protobuf.Collections.MapField<string, Contracts.V1.Tensor> inputs,
-        Google.Protobuf.Collections.RepeatedField<string> outputs, RequestLimits? limits, string device) => new()
+        Google.Protobuf.Collections.RepeatedField<string> outputs, RequestLimits? limits, string device, bool detectAnomaly) => new()
     {
         Kind = kind,
         Source = Source(computation),
@@ -181,10 +181,11 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
         MemoryBytes = Positive(limits?.MemoryBytes, "limits.memory_bytes"),
         TimeoutMs = Positive(limits?.TimeoutMs, "limits.timeout_ms") is { } ms ? (int)Math.Min(ms, int.MaxValue) : null,
         Device = device,
+        DetectAnomaly = detectAnomaly,
     };
 
     private TransformRequest ToEngine(Contracts.V1.GradientRequest request) =>
-        Common(TransformKind.Gradient, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device) with
+        Common(TransformKind.Gradient, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device, request.DetectAnomaly) with
     {
         Wrt = Names(request.Wrt),
         Seeds = request.Seeds.Count > 0 ? ProtoMapping.ToEngine(request.Seeds, MaxElements) : null,

@@ -14,7 +14,7 @@ public static class TransformJson
     private static readonly HashSet<string> RequestFields =
     [
         "graph", "program", "model", "inputs", "outputs", "limits", "device", "wrt", "seeds", "intermediates", "tangents", "mode",
-        "vector", "tensor_encoding",
+        "vector", "tensor_encoding", "detect_anomaly",
     ];
 
     private static readonly HashSet<string> LimitFields = ["memory_bytes", "timeout_ms"];
@@ -47,6 +47,7 @@ public static class TransformJson
             Tangents = Tensors(body, "tangents", maxElements),
             Mode = ParseMode(JsonFields.String(body, "mode", "")),
             Vector = Tensors(body, "vector", maxElements),
+            DetectAnomaly = JsonFields.Bool(body, "detect_anomaly", "") ?? false,
         };
     }
 

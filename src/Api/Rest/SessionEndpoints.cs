@@ -18,7 +18,7 @@ public static class SessionEndpoints
     {
         var group = app.MapGroup("/v1/sessions").WithTags("Sessions");
         group.MapPost("", OpenAsync).WithName("openSession")
-            .WithSummary("Opens a define-by-run session: {gradient_mode: accumulate|overwrite, memory_bytes, idle_timeout_ms, strict_scalar_seed}.")
+            .WithSummary("Opens a define-by-run session: {gradient_mode: accumulate|overwrite, memory_bytes, idle_timeout_ms, strict_scalar_seed, detect_anomaly}.")
             .Accepts<JsonElement>("application/json").Produces<JsonElement>(201);
         group.MapPost("/{id}/commands", RunAsync).WithName("runCommands")
             .WithSummary("Runs {commands: [...]} in order; results[i] answers commands[i]. The first failure stops the batch and names its command_index.")
@@ -29,13 +29,13 @@ public static class SessionEndpoints
         return app;
     }
 
-    private static readonly HashSet<string> OpenFields = ["gradient_mode", "memory_bytes", "idle_timeout_ms", "strict_scalar_seed"];
+    private static readonly HashSet<string> OpenFields = ["gradient_mode", "memory_bytes", "idle_timeout_ms", "strict_scalar_seed", "detect_anomaly"];
 
     private static async Task<IResult> OpenAsync(HttpContext http, SessionStore store)
     {
         var mode = GradientMode.Accumulate;
         long memory = 0, idle = 0;
-        bool strict = false;
+        bool strict = false, anomaly = false;
         if (http.Request.ContentLength is > 0 || http.Request.Headers.TransferEncoding.Count > 0)
         {
             using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted);
@@ -45,8 +45,9 @@ public static class SessionEndpoints
             memory = JsonFields.Integer(o, "memory_bytes", "", min: 0) ?? 0;
             idle = JsonFields.Integer(o, "idle_timeout_ms", "", min: 0) ?? 0;
             strict = JsonFields.Bool(o, "strict_scalar_seed", "") ?? false;
+            anomaly = JsonFields.Bool(o, "detect_anomaly", "") ?? false;
         }
-        var entry = store.Open(store.SettingsFor(mode, memory, strict), store.IdleTimeoutFor(idle), owner: null);
+        var entry = store.Open(store.SettingsFor(mode, memory, strict) with { DetectAnomaly = anomaly }, store.IdleTimeoutFor(idle), owner: null);
         return Results.Json(new { id = entry.Id, expires_at = entry.ExpiresAt, gradient_mode = mode == GradientMode.Overwrite ? "overwrite" : "accumulate" },
             statusCode: 201);
     }

@@ -65,7 +65,8 @@ public static class Dispatcher
         else
         {
             // In place: the output shares the dying input's bytes (charging nothing); the kernel reads each element first.
-            output = reuse is not null && CanWriteOver(scope, primitive, inputs, type, reuse) ? reuse.View(type.Shape) : scope.Allocate(type);
+            // (Not in anomaly mode, whose check reads the inputs after the kernel has run.)
+            output = reuse is not null && !scope.DetectAnomaly && CanWriteOver(scope, primitive, inputs, type, reuse) ? reuse.View(type.Shape) : scope.Allocate(type);
             try
             {
                 if (record) saved = primitive.ForwardRecorded(scope, inputs, attrs, output);
@@ -83,6 +84,18 @@ public static class Dispatcher
             }
         }
         scope.OpsExecuted++;
+        if (scope.DetectAnomaly && !scope.InBackwardRule && type.DType.IsFloating() && primitive is not ViewOp)
+        {
+            try
+            {
+                AnomalyCheck.Forward(op.Name, inputs, output);
+            }
+            catch
+            {
+                output.Dispose();
+                throw;
+            }
+        }
 
         if (!differentiable)
             return output;

@@ -151,14 +151,21 @@ public static class ReverseMode
                 if (grad.Shape != node.Output.Shape && !AcceptsBroadcastGrad(node, needs))
                     grad = F.BroadcastTo(grad, node.Output.Shape);
                 Tensor?[] inputGrads;
+                bool outerRule = scope.InBackwardRule;
                 try
                 {
+                    scope.InBackwardRule = scope.DetectAnomaly;
                     inputGrads = node.Op.Vjp(new VjpArgs(inputs, node.Output, grad, node.Attrs, needs, node.Saved));
                 }
                 catch (EngineException e)
                 {
                     throw e.At(null, node.Op.Name);
                 }
+                finally
+                {
+                    scope.InBackwardRule = outerRule;
+                }
+                if (scope.DetectAnomaly) AnomalyCheck.Backward(node, grad, inputGrads);
                 for (int i = 0; i < inputs.Length; i++)
                 {
                     if (needs[i] && i < inputGrads.Length && inputGrads[i] is { } g)

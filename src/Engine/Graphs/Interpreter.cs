@@ -90,7 +90,8 @@ public sealed partial class Interpreter
             intermediates.Length == 0;
         var liveness = defaultKeep ? root.Liveness : Liveness.Compute(root, keep);
 
-        var run = new Interpreter(scope, options.InPlace) { _fuse = options.Fuse, _alwaysFuseRecorded = options.AlwaysFuseRecorded };
+        // Anomaly mode checks every node on its own, so nothing is fused.
+        var run = new Interpreter(scope, options.InPlace) { _fuse = options.Fuse && !scope.DetectAnomaly, _alwaysFuseRecorded = options.AlwaysFuseRecorded };
         var values = run.RunGraph(root, null, args, liveness, keep);
         var outputMap = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         for (int i = 0; i < outputs.Count; i++) outputMap[outputs[i]] = values[i];

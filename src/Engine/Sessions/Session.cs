@@ -19,6 +19,9 @@ public sealed record SessionSettings
     /// <summary>Tensors the session may hold at once, its tape's included (see <see cref="ScopeOptions.MaxLiveTensors"/>).</summary>
     public long MaxLiveTensors { get; init; } = long.MaxValue;
 
+    /// <summary>Anomaly mode for every command (see <see cref="ScopeOptions.DetectAnomaly"/>).</summary>
+    public bool DetectAnomaly { get; init; }
+
     /// <summary>What a program sent to the session may contain.</summary>
     public GraphLimits GraphLimits { get; init; } = GraphLimits.Default;
 }
@@ -44,6 +47,7 @@ public sealed class Session : IDisposable
             MemoryLimitBytes = settings.MemoryLimitBytes,
             MaxLoopIterations = settings.MaxLoopIterations,
             MaxLiveTensors = settings.MaxLiveTensors,
+            DetectAnomaly = settings.DetectAnomaly,
         });
     }
 

@@ -13,6 +13,7 @@ namespace AutogradService.Api.Tests.Errors;
 /// Small hostile requests, each of a class that once crashed the process, read another request's data or answered
 /// 500 / UNKNOWN: every one now gets a documented code, and the pool settles back where it was.
 /// </summary>
+[Collection(SerialCollection.Name)] // reads the shared pool's outstanding bytes
 public sealed class HostileInputTests(DefaultService service) : IClassFixture<DefaultService>
 {
     private readonly HttpClient _client = service.CreateClient();

@@ -11,6 +11,7 @@ public sealed class FewTensorsService() : ServiceFactory(new Dictionary<string, 
     ["Limits:MaxTensorsPerSession"] = "40",
 });
 
+[Collection(SerialCollection.Name)] // reads the shared pool's outstanding bytes
 public sealed class TensorCountLimitTests(FewTensorsService service) : IClassFixture<FewTensorsService>
 {
     private readonly HttpClient _client = service.CreateClient();
