@@ -87,6 +87,17 @@ public sealed class HostileInputTests(DefaultService service) : IClassFixture<De
         (await SendAsync(_client, request)).Problem(400, "invalid_argument");
     }
 
+    [Theory]
+    [InlineData("""{"program": "y = x", "inputs": {"\ud800": 1}}""")]
+    [InlineData("""{"program": "y = \udc00x", "inputs": {"x": 1}}""")]
+    [InlineData("""{"program": "y = x", "inputs": {"x": {"dtype": "\ud800", "data": [1]}}}""")]
+    [InlineData("""{"program": "y = x", "inputs": {"x": 1}, "wrt": ["\ud800"]}""")]
+    public async Task LoneSurrogateEscapes_AreInvalidArgument(string body)
+    {
+        var r = await _client.Post("/v1/gradient", body);
+        Assert.Equal(400, (int)r.Status);
+    }
+
     [Fact]
     public async Task Int64BeyondDoublePrecision_RoundTrips()
     {
