@@ -8,7 +8,6 @@ using AutogradService.Api.Options;
 using AutogradService.Api.Rest;
 using AutogradService.Api.Sessions;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Prometheus;
 using Scalar.AspNetCore;
