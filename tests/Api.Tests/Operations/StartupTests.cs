@@ -53,7 +53,8 @@ public sealed class StartupTests : IDisposable
         using var binary = ServiceBinary.Start("--Server:RestPort=0", "--Server:GrpcPort=0", $"--Server:ModelRepositoryPath={_models}",
             // The hosting diagnostics log each request's start and end: lines inside the request to look at.
             "--Logging:LogLevel:Microsoft.AspNetCore.Hosting=Information");
-        using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(10) };
+        // No propagator: other hosts' tracing in this process would otherwise replace the traceparent sent below.
+        using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false, ActivityHeadersPropagator = null }) { Timeout = TimeSpan.FromSeconds(10) };
         var rest = await RestAddressAsync(binary, http);
 
         var (traceparent, traceId, _) = ObservedService.NewTraceparent();
