@@ -20,4 +20,16 @@ public sealed record ApiError(string Code, string Detail, string? Node = null, s
         System.Text.Json.JsonException je => new ApiError(ErrorCodes.InvalidArgument, $"malformed JSON: {je.Message}"),
         _ => new ApiError(ErrorCatalog.Internal, "an internal error occurred; it has been logged"),
     };
+
+    /// <summary>
+    /// As <see cref="From(Exception)"/>, but a cancellation (or the broken connection it leaves) while the client has gone
+    /// away is <c>cancelled</c>, not <c>deadline_exceeded</c>: only the request's own deadline passing is a timeout.
+    /// </summary>
+    public static ApiError From(Exception e, bool clientWentAway) =>
+        clientWentAway && e is IOException ? ClientWentAway : From(e).ForClient(clientWentAway);
+
+    /// <summary>This error, or <c>cancelled</c> where it is a cancellation and the client has gone away.</summary>
+    public ApiError ForClient(bool clientWentAway) => clientWentAway && Code == ErrorCodes.DeadlineExceeded ? ClientWentAway : this;
+
+    private static ApiError ClientWentAway => new(ErrorCatalog.Cancelled, "the client went away; the computation was stopped");
 }

@@ -14,6 +14,9 @@ public static class ErrorCatalog
     public const string Internal = "internal";
     public const string DeviceUnavailable = "device_unavailable";
 
+    /// <summary>The client went away (closed the connection, cancelled the call) before its deadline: not an error of ours.</summary>
+    public const string Cancelled = "cancelled";
+
     public static (int Http, StatusCode Grpc) StatusFor(string code) => code switch
     {
         ErrorCodes.InvalidGraph or ErrorCodes.ShapeMismatch or ErrorCodes.DTypeMismatch or ErrorCodes.InvalidTensor
@@ -27,6 +30,7 @@ public static class ErrorCatalog
         ErrorCodes.NotFound => (404, StatusCode.NotFound),
         Overloaded => (429, StatusCode.ResourceExhausted),
         RequestTooLarge => (413, StatusCode.ResourceExhausted),
+        Cancelled => (StatusCodes.Status499ClientClosedRequest, StatusCode.Cancelled),
         _ => (500, StatusCode.Internal),
     };
 
@@ -47,6 +51,7 @@ public static class ErrorCatalog
         Overloaded => "Overloaded",
         RequestTooLarge => "Request too large",
         DeviceUnavailable => "Device unavailable",
+        Cancelled => "Cancelled",
         _ => "Internal error",
     };
 }

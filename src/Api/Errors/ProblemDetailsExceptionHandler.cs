@@ -6,13 +6,14 @@ namespace AutogradService.Api.Errors;
 
 /// <summary>
 /// Every REST failure becomes RFC 9457 problem details with the contract's stable <c>code</c> and, where known, the
-/// node, op and input at fault. Unexpected exceptions are logged and answered with <c>internal</c>, never a stack trace.
+/// node, op and input at fault, and the request's <c>trace_id</c>. Unexpected exceptions are logged and answered with <c>internal</c>, never a stack trace.
 /// </summary>
 public sealed class ProblemDetailsExceptionHandler(IProblemDetailsService problems, ILogger<ProblemDetailsExceptionHandler> log) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
-        var error = ApiError.From(exception);
+        // A client that went away is logged by RestMetricsMiddleware, which sees every /v1 request end.
+        var error = ApiError.From(exception, ClientCancellation.WentAway(context));
         if (error.Code == ErrorCatalog.Internal) log.LogError(exception, "unhandled error on {Path}", context.Request.Path);
         await WriteAsync(context, error, problems);
         return true;
@@ -20,6 +21,7 @@ public sealed class ProblemDetailsExceptionHandler(IProblemDetailsService proble
 
     public static async Task WriteAsync(HttpContext context, ApiError error, IProblemDetailsService problems)
     {
+        error = error.ForClient(ClientCancellation.WentAway(context));
         context.Items[RestMetricsMiddleware.CodeKey] = error.Code;
         context.Response.StatusCode = error.HttpStatus;
         if (error.RetryAfter is { } retry)
@@ -32,6 +34,7 @@ public sealed class ProblemDetailsExceptionHandler(IProblemDetailsService proble
             Type = $"https://autograd.dev/errors/{error.Code}",
         };
         details.Extensions["code"] = error.Code;
+        details.Extensions[Operations.TraceIds.ProblemDetailsKey] = Operations.TraceIds.For(context);
         if (error.Node is not null) details.Extensions["node"] = error.Node;
         if (error.Op is not null) details.Extensions["op"] = error.Op;
         if (error.Input is not null) details.Extensions["input"] = error.Input;

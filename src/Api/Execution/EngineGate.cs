@@ -32,12 +32,28 @@ public sealed class EngineGate : IDisposable
 
     public long Running => Concurrency - (_limiter.GetStatistics()?.CurrentAvailablePermits ?? Concurrency);
 
-    /// <summary>Runs <paramref name="work"/> on a worker thread once a permit is free.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> on a worker thread once a permit is free, as one <c>autograd.engine</c> span (its
+    /// queue wait a tag, its outcome the result code).
+    /// </summary>
     public async Task<T> RunAsync<T>(Func<CancellationToken, T> work, CancellationToken cancellation)
     {
-        using var lease = await _limiter.AcquireAsync(1, cancellation).ConfigureAwait(false);
-        if (!lease.IsAcquired) throw ServiceException.Overloaded(TimeSpan.FromSeconds(1));
-        return await Task.Run(() => work(cancellation), cancellation).ConfigureAwait(false);
+        using var span = Operations.Telemetry.Source.StartActivity("autograd.engine");
+        long queued = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            using var lease = await _limiter.AcquireAsync(1, cancellation).ConfigureAwait(false);
+            if (!lease.IsAcquired) throw ServiceException.Overloaded(TimeSpan.FromSeconds(1));
+            span?.SetTag("autograd.engine.queue_wait_ms", System.Diagnostics.Stopwatch.GetElapsedTime(queued).TotalMilliseconds);
+            var result = await Task.Run(() => work(cancellation), cancellation).ConfigureAwait(false);
+            Operations.Telemetry.RecordOutcome(span, "ok");
+            return result;
+        }
+        catch (Exception e) when (span is not null)
+        {
+            Operations.Telemetry.RecordOutcome(span, ApiError.From(e).Code);
+            throw;
+        }
     }
 
     public void Dispose() => _limiter.Dispose();

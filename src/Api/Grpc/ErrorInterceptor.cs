@@ -36,14 +36,13 @@ public sealed class ErrorInterceptor(ServiceMetrics metrics, ILogger<ErrorInterc
         }
         catch (RpcException)
         {
-            code = "rpc";
+            code = ClientCancellation.WentAway(context) ? ErrorCatalog.Cancelled : "rpc";
             throw;
         }
         catch (Exception e)
         {
-            var error = ApiError.From(e);
+            var error = ErrorLog.Report(e, ClientCancellation.WentAway(context), log, context.Method);
             code = error.Code;
-            if (error.Code == ErrorCatalog.Internal) log.LogError(e, "unhandled error in {Method}", context.Method);
             throw ToRpcException(error);
         }
         finally
@@ -70,6 +69,7 @@ public sealed class ErrorInterceptor(ServiceMetrics metrics, ILogger<ErrorInterc
             status.Details.Add(Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(retry) }));
         var exception = status.ToRpcException();
         exception.Trailers.Add("autograd-code", error.Code);
+        if (Operations.TraceIds.Current is { } traceId) exception.Trailers.Add(Operations.TraceIds.GrpcTrailer, traceId);
         return exception;
     }
 }

@@ -3,12 +3,12 @@ using AutogradService.Api.Execution;
 using AutogradService.Api.Grpc;
 using AutogradService.Api.Metrics;
 using AutogradService.Api.Models;
+using AutogradService.Api.Operations;
 using AutogradService.Api.Options;
 using AutogradService.Api.Rest;
 using AutogradService.Api.Sessions;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Prometheus;
 using Scalar.AspNetCore;
@@ -21,13 +21,16 @@ public static class ServiceSetup
     public static WebApplicationBuilder AddAutogradService(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.Section).ValidateSettings(LimitsOptions.Section);
+        services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section).ValidateSettings(ServerOptions.Section);
+        builder.AddOperations();
 
         var server = builder.Configuration.GetSection(ServerOptions.Section).Get<ServerOptions>() ?? new ServerOptions();
         var limits = builder.Configuration.GetSection(LimitsOptions.Section).Get<LimitsOptions>() ?? new LimitsOptions();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
+            // Kestrel is configured while the app is built: a bad setting stops it here, named in one line (Program.cs).
+            StartupErrors.ValidateSettings(kestrel.ApplicationServices);
             kestrel.Limits.MaxRequestBodySize = limits.MaxRequestBodyBytes;
             var address = System.Net.IPAddress.Parse(server.BindAddress);
             // REST and gRPC-Web speak HTTP/1.1; gRPC needs HTTP/2, which Kestrel offers without TLS only on a port of its own.
@@ -62,7 +65,7 @@ public static class ServiceSetup
         services.RemoveAll(typeof(global::Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>));
         services.AddSingleton(typeof(global::Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>), typeof(MalformedMessageMethodProvider<>));
         services.AddGrpcReflection();
-        services.AddGrpcHealthChecks().AddCheck("engine", () => HealthCheckResult.Healthy(), ["ready"]);
+        services.AddGrpcHealthChecks().AddCheck<ReadinessCheck>("engine", tags: ["ready"]);
         services.AddHealthChecks();
         services.AddProblemDetails();
         services.AddExceptionHandler<ProblemDetailsExceptionHandler>();

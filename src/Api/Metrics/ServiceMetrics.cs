@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using AutogradService.Api.Errors;
 using AutogradService.Api.Execution;
 using AutogradService.Engine.Memory;
@@ -8,9 +9,12 @@ namespace AutogradService.Api.Metrics;
 /// <summary>
 /// The Prometheus metrics served at <c>/metrics</c>: requests and latency by transport and method, engine queue and
 /// workers, pooled bytes, open sessions, and limit rejections by error code. Gauges are read when scraped.
+/// The same figures go to the .NET meter <see cref="MeterName"/>, which OpenTelemetry exports (Operations/Telemetry.cs).
 /// </summary>
 public sealed class ServiceMetrics
 {
+    public const string MeterName = "AutogradService.Api";
+
     private static readonly string[] LimitCodes =
     [
         ErrorCatalog.Overloaded, ErrorCatalog.RequestTooLarge, Engine.ErrorCodes.MemoryLimitExceeded,
@@ -20,8 +24,11 @@ public sealed class ServiceMetrics
     private readonly Counter _requests;
     private readonly Histogram _latency;
     private readonly Counter _rejections;
+    private readonly Counter<long> _requestCount;
+    private readonly Histogram<double> _duration;
+    private readonly Counter<long> _rejectionCount;
 
-    public ServiceMetrics(EngineGate gate, Sessions.SessionStore sessions)
+    public ServiceMetrics(EngineGate gate, Sessions.SessionStore sessions, IMeterFactory meters)
     {
         var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
         _requests = factory.CreateCounter("autograd_requests_total", "Requests handled, by transport, method and result code.",
@@ -45,7 +52,23 @@ public sealed class ServiceMetrics
             pooled.WithLabels("retained").Set(BufferPool.Shared.RetainedBytes);
             open.Set(sessions.Count);
         });
+
+        Meter = meters.Create(MeterName);
+        _requestCount = Meter.CreateCounter<long>("autograd.requests", "{request}", "Requests handled, by transport, method and result code.");
+        _duration = Meter.CreateHistogram<double>("autograd.request.duration", "s", "Request latency, by transport and method.");
+        _rejectionCount = Meter.CreateCounter<long>("autograd.limit_rejections", "{request}", "Requests refused by a limit, by error code.");
+        Meter.CreateObservableGauge("autograd.engine.queue_length", () => gate.Waiting, "{request}", "Requests waiting for an engine worker.");
+        Meter.CreateObservableGauge("autograd.engine.running", () => gate.Running, "{computation}", "Computations running on engine workers.");
+        Meter.CreateObservableGauge("autograd.pooled_bytes", () => new[]
+        {
+            new Measurement<long>(BufferPool.Shared.OutstandingBytes, new KeyValuePair<string, object?>("state", "outstanding")),
+            new Measurement<long>(BufferPool.Shared.RetainedBytes, new KeyValuePair<string, object?>("state", "retained")),
+        }, "By", "Bytes of the tensor buffer pool, by state.");
+        Meter.CreateObservableGauge("autograd.open_sessions", () => sessions.Count, "{session}", "Open define-by-run sessions.");
     }
+
+    /// <summary>This host's meter (one per host, so test hosts in one process do not share instruments).</summary>
+    public Meter Meter { get; }
 
     /// <summary>This service's own registry (so test hosts in one process do not share counters).</summary>
     public CollectorRegistry Registry { get; } = Prometheus.Metrics.NewCustomRegistry();
@@ -55,5 +78,12 @@ public sealed class ServiceMetrics
         _requests.WithLabels(transport, method, code).Inc();
         _latency.WithLabels(transport, method).Observe(elapsed.TotalSeconds);
         if (Array.IndexOf(LimitCodes, code) >= 0) _rejections.WithLabels(code).Inc();
+
+        var tags = new System.Diagnostics.TagList { { "transport", transport }, { "method", method }, { "code", code } };
+        _requestCount.Add(1, tags);
+        _duration.Record(elapsed.TotalSeconds, new System.Diagnostics.TagList { { "transport", transport }, { "method", method } });
+        if (Array.IndexOf(LimitCodes, code) >= 0) _rejectionCount.Add(1, new KeyValuePair<string, object?>("code", code));
+        // The request's server span (REST or gRPC) carries the contract's code too.
+        Operations.Telemetry.RecordOutcome(System.Diagnostics.Activity.Current, code);
     }
 }

@@ -77,7 +77,7 @@ public sealed class LimitsOptions
 }
 
 /// <summary>Where the service listens and keeps its state (configuration section <c>Server</c>).</summary>
-public sealed class ServerOptions
+public sealed class ServerOptions : IValidatableObject
 {
     public const string Section = "Server";
 
@@ -90,10 +90,17 @@ public sealed class ServerOptions
     public int GrpcPort { get; set; } = 8081;
 
     /// <summary>Address to bind; 0.0.0.0 in a container.</summary>
-    [Required]
+    [Required, IpAddress]
     public string BindAddress { get; set; } = "127.0.0.1";
 
     /// <summary>Folder of the model repository (registered models survive restarts).</summary>
     [Required]
     public string ModelRepositoryPath { get; set; } = "models";
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (RestPort != 0 && RestPort == GrpcPort)
+            yield return new ValidationResult($"Server:RestPort and Server:GrpcPort must differ (both {RestPort}): each speaks its own HTTP version",
+                [nameof(RestPort), nameof(GrpcPort)]);
+    }
 }
