@@ -1,6 +1,7 @@
 using AutogradService.Api.Errors;
 using AutogradService.Api.Execution;
 using AutogradService.Api.Options;
+using AutogradService.Api.Security;
 using AutogradService.Api.Sessions;
 using AutogradService.Contracts.V1;
 using AutogradService.Engine;
@@ -20,7 +21,7 @@ public sealed class SessionsGrpcService(SessionStore store, EngineGate gate, IOp
 {
     public override async Task Run(IAsyncStreamReader<Command> requestStream, IServerStreamWriter<Reply> responseStream, ServerCallContext context)
     {
-        using var slot = store.OpenStream();
+        using var slot = store.OpenStream(Caller.From(context.GetHttpContext()));
         Session? session = null;
         var idle = store.IdleTimeoutFor(0);
         long index = 0;

@@ -1,9 +1,12 @@
 using System.Text.Json;
 using AutogradService.Api.Json;
 using AutogradService.Api.Models;
+using AutogradService.Api.Options;
+using AutogradService.Api.Security;
 using AutogradService.Engine;
 using AutogradService.Engine.Graphs;
 using AutogradService.Engine.Tensors;
+using Microsoft.Extensions.Options;
 
 namespace AutogradService.Api.Rest;
 
@@ -16,24 +19,28 @@ public static class ModelEndpoints
         group.MapPut("/{name}", PutAsync).WithName("putModel")
             .WithSummary("Registers {graph} or {program}: validated, shape-inferred and planned once; survives restarts.")
             .Accepts<JsonElement>("application/json").Produces<JsonElement>().ProducesProblem(400);
-        group.MapGet("", (ModelRepository repo) => Results.Json(new { models = repo.All.Select(Describe) }))
-            .WithName("listModels").WithSummary("Every registered model.");
-        group.MapGet("/{name}", (string name, ModelRepository repo) => Results.Json(Describe(repo.Get(name))))
+        group.MapGet("", (Caller caller, ModelRepository repo) => Results.Json(new { models = repo.Visible(caller).Select(Describe) }))
+            .WithName("listModels").WithSummary("The caller's registered models (an admin's list has every caller's).");
+        group.MapGet("/{name}", (string name, Caller caller, ModelRepository repo) => Results.Json(Describe(repo.Get(name, caller))))
             .WithName("getModel").WithSummary("A model's inputs, outputs, node count, estimated FLOPs and peak bytes.");
-        group.MapDelete("/{name}", (string name, ModelRepository repo) =>
-                repo.Delete(name) ? Results.NoContent() : throw new EngineException(ErrorCodes.NotFound, $"no model named '{name}'", input: name))
+        group.MapDelete("/{name}", (string name, Caller caller, ModelRepository repo) =>
+            {
+                repo.Delete(name, caller);
+                return Results.NoContent();
+            })
             .WithName("deleteModel").WithSummary("Removes a model.");
         return app;
     }
 
-    private static async Task<IResult> PutAsync(string name, HttpContext http, ModelRepository repo)
+    private static async Task<IResult> PutAsync(string name, HttpContext http, Caller caller, ModelRepository repo, IOptions<LimitsOptions> limits)
     {
         using var body = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted);
         var root = body.RootElement;
-        Graph graph = root.TryGetProperty("graph", out var g) ? GraphJson.Read(g)
-            : root.TryGetProperty("program", out var p) ? ProgramParser.Parse(p.GetString() ?? "", TransformJson.Strings(root, "outputs"))
+        var graphLimits = limits.Value.Graph(http.RequestAborted);
+        Graph graph = root.TryGetProperty("graph", out var g) ? GraphJson.Read(g, graphLimits)
+            : root.TryGetProperty("program", out var p) ? ProgramParser.Parse(p.GetString() ?? "", TransformJson.Strings(root, "outputs"), limits: graphLimits)
             : throw EngineException.InvalidArgument("give a graph or a program");
-        return Results.Json(Describe(repo.Put(name, graph)));
+        return Results.Json(Describe(repo.Put(name, graph, caller)));
     }
 
     public static object Describe(RegisteredModel m) => new

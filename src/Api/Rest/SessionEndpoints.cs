@@ -3,6 +3,7 @@ using AutogradService.Api.Errors;
 using AutogradService.Api.Execution;
 using AutogradService.Api.Json;
 using AutogradService.Api.Options;
+using AutogradService.Api.Security;
 using AutogradService.Api.Sessions;
 using AutogradService.Engine;
 using AutogradService.Engine.Autodiff;
@@ -23,13 +24,13 @@ public static class SessionEndpoints
         group.MapPost("/{id}/commands", RunAsync).WithName("runCommands")
             .WithSummary("Runs {commands: [...]} in order; results[i] answers commands[i]. The first failure stops the batch and names its command_index.")
             .Accepts<JsonElement>("application/json").Produces<JsonElement>().ProducesProblem(400).ProducesProblem(404);
-        group.MapDelete("/{id}", (string id, SessionStore store) =>
-                store.Close(id, owner: null) ? Results.NoContent() : throw new EngineException(ErrorCodes.NotFound, "no such session"))
-            .WithName("closeSession").WithSummary("Closes a session and frees its memory.");
+        group.MapDelete("/{id}", async (string id, Caller caller, SessionStore store) =>
+                await store.CloseAsync(id, caller) ? Results.NoContent() : throw new EngineException(ErrorCodes.NotFound, "no such session"))
+            .WithName("closeSession").WithSummary("Closes a session and frees its memory; a batch running on it stops and answers not_found.");
         return app;
     }
 
-    private static async Task<IResult> OpenAsync(HttpContext http, SessionStore store)
+    private static async Task<IResult> OpenAsync(HttpContext http, Caller caller, SessionStore store)
     {
         var mode = GradientMode.Accumulate;
         long memory = 0, idle = 0;
@@ -46,7 +47,7 @@ public static class SessionEndpoints
                 if (o.TryGetProperty("strict_scalar_seed", out var s)) strict = s.GetBoolean();
             }
         }
-        var entry = store.Open(store.SettingsFor(mode, memory, strict), store.IdleTimeoutFor(idle), owner: null);
+        var entry = store.Open(store.SettingsFor(mode, memory, strict), store.IdleTimeoutFor(idle), caller);
         return Results.Json(new { id = entry.Id, expires_at = entry.ExpiresAt, gradient_mode = mode == GradientMode.Overwrite ? "overwrite" : "accumulate" },
             statusCode: 201);
     }
@@ -58,10 +59,10 @@ public static class SessionEndpoints
         _ => throw EngineException.InvalidArgument($"gradient_mode must be accumulate or overwrite, got '{mode}'"),
     };
 
-    private static async Task RunAsync(string id, HttpContext http, SessionStore store, EngineGate gate, IOptions<LimitsOptions> limits,
+    private static async Task RunAsync(string id, HttpContext http, Caller caller, SessionStore store, EngineGate gate, IOptions<LimitsOptions> limits,
         Microsoft.AspNetCore.Http.IProblemDetailsService problems)
     {
-        var entry = store.Get(id, owner: null);
+        store.Get(id, caller); // an unknown session is not_found before its body is read
         using var body = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
         timeout.CancelAfter(limits.Value.TimeoutMs);
@@ -69,15 +70,7 @@ public static class SessionEndpoints
         try
         {
             var commands = SessionJson.ReadCommands(body.RootElement, limits.Value);
-            await entry.Lock.WaitAsync(timeout.Token);
-            try
-            {
-                results = await gate.RunAsync(ct => entry.Session.ExecuteBatch(commands, ct), timeout.Token);
-            }
-            finally
-            {
-                entry.Lock.Release();
-            }
+            results = await store.RunAsync(id, caller, (session, ct) => gate.RunAsync(c => session.ExecuteBatch(commands, c), ct), timeout.Token);
         }
         catch (SessionBatchException e)
         {
