@@ -62,6 +62,11 @@ public sealed class SessionsGrpcService(SessionStore store, EngineGate gate, IOp
                 await responseStream.WriteAsync(reply, context.CancellationToken);
             }
         }
+        catch (Exception e) when (context.CancellationToken.IsCancellationRequested && e is not RpcException)
+        {
+            // The client went away: a command cut short or a reply it can no longer receive is its leaving, not a fault.
+            throw new OperationCanceledException("the client ended the session stream", e, context.CancellationToken);
+        }
         finally
         {
             session?.Dispose();
