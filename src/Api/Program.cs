@@ -3,6 +3,7 @@ using AutogradService.Api.Operations;
 
 // The container's HEALTHCHECK runs the same binary in probe mode (no curl in the runtime image).
 if (args.Length > 0 && args[0] == HealthProbe.Flag) return await HealthProbe.RunAsync(args[1..]);
+if (args.Length > 0 && args[0] == AutogradService.Api.Security.ApiKeyHash.Flag) return AutogradService.Api.Security.ApiKeyHash.Print(args[1..]);
 
 try
 {

@@ -13,7 +13,7 @@ public sealed record ApiError(string Code, string Detail, string? Node = null, s
     public static ApiError From(Exception e) => e switch
     {
         EngineException ee => new ApiError(ee.Code, ee.Detail, ee.Node, ee.Op, ee.Input, Facts: ee.Facts),
-        ServiceException se => new ApiError(se.Code, se.Message, RetryAfter: se.RetryAfter),
+        ServiceException se => new ApiError(se.Code, se.Message, RetryAfter: se.RetryAfter, Facts: se.Facts),
         OperationCanceledException => new ApiError(ErrorCodes.DeadlineExceeded, "the request was cancelled: its deadline passed or the client went away"),
         Microsoft.AspNetCore.Http.BadHttpRequestException { StatusCode: 413 } => new ApiError(ErrorCatalog.RequestTooLarge, "the request body is over the server's limit"),
         Google.Protobuf.InvalidProtocolBufferException pe => new ApiError(ErrorCodes.InvalidArgument, $"malformed protobuf message: {pe.Message}"),

@@ -13,6 +13,9 @@ public static class ErrorCatalog
     public const string RequestTooLarge = "request_too_large";
     public const string Internal = "internal";
     public const string DeviceUnavailable = "device_unavailable";
+    public const string Unauthenticated = "unauthenticated";
+    public const string PermissionDenied = "permission_denied";
+    public const string QuotaExceeded = "quota_exceeded";
 
     /// <summary>The client went away (closed the connection, cancelled the call) before its deadline: not an error of ours.</summary>
     public const string Cancelled = "cancelled";
@@ -31,6 +34,9 @@ public static class ErrorCatalog
         Overloaded => (429, StatusCode.ResourceExhausted),
         RequestTooLarge => (413, StatusCode.ResourceExhausted),
         Cancelled => (StatusCodes.Status499ClientClosedRequest, StatusCode.Cancelled),
+        Unauthenticated => (401, StatusCode.Unauthenticated),
+        PermissionDenied => (403, StatusCode.PermissionDenied),
+        QuotaExceeded => (429, StatusCode.ResourceExhausted),
         _ => (500, StatusCode.Internal),
     };
 
@@ -52,15 +58,20 @@ public static class ErrorCatalog
         RequestTooLarge => "Request too large",
         DeviceUnavailable => "Device unavailable",
         Cancelled => "Cancelled",
+        Unauthenticated => "Unauthenticated",
+        PermissionDenied => "Permission denied",
+        QuotaExceeded => "Quota exceeded",
         _ => "Internal error",
     };
 }
 
 /// <summary>A service-level failure that is not the engine's (overloaded, not found in a store, too large).</summary>
-public sealed class ServiceException(string code, string detail, TimeSpan? retryAfter = null) : Exception(detail)
+public sealed class ServiceException(string code, string detail, TimeSpan? retryAfter = null, IReadOnlyDictionary<string, object>? facts = null)
+    : Exception(detail)
 {
     public string Code { get; } = code;
     public TimeSpan? RetryAfter { get; } = retryAfter;
+    public IReadOnlyDictionary<string, object>? Facts { get; } = facts;
 
     public static ServiceException Overloaded(TimeSpan retryAfter) =>
         new(ErrorCatalog.Overloaded, "the engine's queue is full; retry after the indicated delay", retryAfter);

@@ -1,13 +1,16 @@
 using AutogradService.Api.Models;
+using AutogradService.Api.Options;
+using AutogradService.Api.Security;
 using AutogradService.Contracts.V1;
 using AutogradService.Engine;
 using AutogradService.Engine.Graphs;
 using Grpc.Core;
+using Microsoft.Extensions.Options;
 
 namespace AutogradService.Api.Grpc;
 
 /// <summary>gRPC mirror of the REST model repository.</summary>
-public sealed class ModelsGrpcService(ModelRepository repo, Microsoft.Extensions.Options.IOptions<Options.LimitsOptions> limits) : Contracts.V1.Models.ModelsBase
+public sealed class ModelsGrpcService(ModelRepository repo, IOptions<LimitsOptions> limits) : Contracts.V1.Models.ModelsBase
 {
     public override Task<ModelInfo> Put(PutModelRequest request, ServerCallContext context)
     {
@@ -18,22 +21,26 @@ public sealed class ModelsGrpcService(ModelRepository repo, Microsoft.Extensions
             PutModelRequest.SourceOneofCase.Program => ProgramParser.Parse(request.Program, limits: graphLimits),
             _ => throw EngineException.InvalidArgument("give a graph or a program"),
         };
-        return Task.FromResult(Info(repo.Put(request.Name, graph)));
+        return Task.FromResult(Info(repo.Put(request.Name, graph, CallerOf(context))));
     }
 
-    public override Task<ModelInfo> Get(GetModelRequest request, ServerCallContext context) => Task.FromResult(Info(repo.Get(request.Name)));
+    public override Task<ModelInfo> Get(GetModelRequest request, ServerCallContext context) => Task.FromResult(Info(repo.Get(request.Name, CallerOf(context))));
 
+    /// <summary>The caller's models (an admin's list has every caller's).</summary>
     public override Task<ListModelsResponse> List(ListModelsRequest request, ServerCallContext context)
     {
         var response = new ListModelsResponse();
-        response.Models.Add(repo.All.Select(Info));
+        response.Models.Add(repo.Visible(CallerOf(context)).Select(Info));
         return Task.FromResult(response);
     }
 
-    public override Task<DeleteModelResponse> Delete(DeleteModelRequest request, ServerCallContext context) =>
-        repo.Delete(request.Name)
-            ? Task.FromResult(new DeleteModelResponse())
-            : throw new EngineException(ErrorCodes.NotFound, $"no model named '{request.Name}'", input: request.Name);
+    public override Task<DeleteModelResponse> Delete(DeleteModelRequest request, ServerCallContext context)
+    {
+        repo.Delete(request.Name, CallerOf(context));
+        return Task.FromResult(new DeleteModelResponse());
+    }
+
+    private static Caller CallerOf(ServerCallContext context) => Caller.From(context.GetHttpContext());
 
     private static ModelInfo Info(RegisteredModel m)
     {

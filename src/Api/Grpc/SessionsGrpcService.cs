@@ -1,6 +1,7 @@
 using AutogradService.Api.Errors;
 using AutogradService.Api.Execution;
 using AutogradService.Api.Options;
+using AutogradService.Api.Security;
 using AutogradService.Api.Sessions;
 using AutogradService.Contracts.V1;
 using AutogradService.Engine;
@@ -20,7 +21,7 @@ public sealed class SessionsGrpcService(SessionStore store, EngineGate gate, IOp
 {
     public override async Task Run(IAsyncStreamReader<Command> requestStream, IServerStreamWriter<Reply> responseStream, ServerCallContext context)
     {
-        using var slot = store.OpenStream();
+        using var slot = store.OpenStream(Caller.From(context.GetHttpContext()));
         Session? session = null;
         var idle = store.IdleTimeoutFor(0);
         long index = 0;
@@ -60,6 +61,11 @@ public sealed class SessionsGrpcService(SessionStore store, EngineGate gate, IOp
                 }
                 await responseStream.WriteAsync(reply, context.CancellationToken);
             }
+        }
+        catch (Exception e) when (context.CancellationToken.IsCancellationRequested && e is not RpcException)
+        {
+            // The client went away: a command cut short or a reply it can no longer receive is its leaving, not a fault.
+            throw new OperationCanceledException("the client ended the session stream", e, context.CancellationToken);
         }
         finally
         {

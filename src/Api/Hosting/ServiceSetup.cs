@@ -6,6 +6,7 @@ using AutogradService.Api.Models;
 using AutogradService.Api.Operations;
 using AutogradService.Api.Options;
 using AutogradService.Api.Rest;
+using AutogradService.Api.Security;
 using AutogradService.Api.Sessions;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -46,6 +47,7 @@ public static class ServiceSetup
         // Intra-op parallelism shares the cores with the engine workers: workers x kernel threads stays within them.
         Engine.Kernels.Cpu.EngineThreads.Count = Math.Max(1, Environment.ProcessorCount / limits.EffectiveConcurrency);
 
+        builder.AddAutogradSecurity();
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<EngineGate>();
         services.AddSingleton<SessionStore>();
@@ -85,17 +87,20 @@ public static class ServiceSetup
             ? throw new Microsoft.AspNetCore.Http.BadHttpRequestException("the request body is over the server's limit", StatusCodes.Status413PayloadTooLarge)
             : next(context));
         app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
+        app.UseAutogradSecurity();
 
-        app.MapGrpcService<AutodiffGrpcService>();
-        app.MapGrpcService<SessionsGrpcService>();
-        app.MapGrpcService<ModelsGrpcService>();
+        // The API (REST and gRPC alike) needs a caller when Security:Enabled; health, metrics and the API page do not.
+        var api = app.MapCallerGroup();
+        api.MapGrpcService<AutodiffGrpcService>();
+        api.MapGrpcService<SessionsGrpcService>();
+        api.MapGrpcService<ModelsGrpcService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
 
-        app.MapTransformEndpoints();
-        app.MapSessionEndpoints();
-        app.MapModelEndpoints();
-        app.MapCatalogEndpoints();
+        api.MapTransformEndpoints();
+        api.MapSessionEndpoints();
+        api.MapModelEndpoints();
+        api.MapCatalogEndpoints();
 
         app.MapHealthChecks("/healthz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/readyz");

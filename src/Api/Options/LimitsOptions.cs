@@ -93,9 +93,17 @@ public sealed class ServerOptions : IValidatableObject
     [Required, IpAddress]
     public string BindAddress { get; set; } = "127.0.0.1";
 
-    /// <summary>Folder of the model repository (registered models survive restarts).</summary>
+    /// <summary>Folder of the model repository (registered models survive restarts); by default in the user's data
+    /// folder, never the working directory (which may be the source tree).</summary>
     [Required]
-    public string ModelRepositoryPath { get; set; } = "models";
+    public string ModelRepositoryPath { get; set; } = DefaultModelRepositoryPath();
+
+    /// <summary>~/.local/share/autograd-service/models (LocalApplicationData), or under the temp folder for a user without a home.</summary>
+    public static string DefaultModelRepositoryPath()
+    {
+        var data = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify);
+        return Path.Combine(string.IsNullOrEmpty(data) ? Path.GetTempPath() : data, "autograd-service", "models");
+    }
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

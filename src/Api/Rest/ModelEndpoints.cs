@@ -1,10 +1,11 @@
 using System.Text.Json;
 using AutogradService.Api.Json;
 using AutogradService.Api.Models;
+using AutogradService.Api.Options;
+using AutogradService.Api.Security;
 using AutogradService.Engine;
 using AutogradService.Engine.Graphs;
 using AutogradService.Engine.Tensors;
-using AutogradService.Api.Options;
 using Microsoft.Extensions.Options;
 
 namespace AutogradService.Api.Rest;
@@ -18,19 +19,22 @@ public static class ModelEndpoints
         group.MapPut("/{name}", PutAsync).WithName("putModel")
             .WithSummary("Registers {graph} or {program}: validated, shape-inferred and planned once; survives restarts.")
             .Accepts<JsonElement>("application/json").Produces<JsonElement>().ProducesProblem(400);
-        group.MapGet("", (ModelRepository repo) => Results.Json(new { models = repo.All.Select(Describe) }))
-            .WithName("listModels").WithSummary("Every registered model.");
-        group.MapGet("/{name}", (string name, ModelRepository repo) => Results.Json(Describe(repo.Get(name))))
+        group.MapGet("", (Caller caller, ModelRepository repo) => Results.Json(new { models = repo.Visible(caller).Select(Describe) }))
+            .WithName("listModels").WithSummary("The caller's registered models (an admin's list has every caller's).");
+        group.MapGet("/{name}", (string name, Caller caller, ModelRepository repo) => Results.Json(Describe(repo.Get(name, caller))))
             .WithName("getModel").WithSummary("A model's inputs, outputs, node count, estimated FLOPs and peak bytes.");
-        group.MapDelete("/{name}", (string name, ModelRepository repo) =>
-                repo.Delete(name) ? Results.NoContent() : throw new EngineException(ErrorCodes.NotFound, $"no model named '{name}'", input: name))
+        group.MapDelete("/{name}", (string name, Caller caller, ModelRepository repo) =>
+            {
+                repo.Delete(name, caller);
+                return Results.NoContent();
+            })
             .WithName("deleteModel").WithSummary("Removes a model.");
         return app;
     }
 
     private static readonly HashSet<string> PutFields = ["graph", "program", "outputs"];
 
-    private static async Task<IResult> PutAsync(string name, HttpContext http, ModelRepository repo, IOptions<LimitsOptions> limits)
+    private static async Task<IResult> PutAsync(string name, HttpContext http, Caller caller, ModelRepository repo, IOptions<LimitsOptions> limits)
     {
         using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted);
         var root = body.RootElement;
@@ -40,7 +44,7 @@ public static class ModelEndpoints
         Graph graph = JsonFields.Get(root, "graph") is { } g ? GraphJson.Read(g, graphLimits)
             : program is not null ? ProgramParser.Parse(program, JsonFields.Names(root, "outputs", ""), limits: graphLimits)
             : throw EngineException.InvalidArgument("give a graph or a program");
-        return Results.Json(Describe(repo.Put(name, graph)));
+        return Results.Json(Describe(repo.Put(name, graph, caller)));
     }
 
     public static object Describe(RegisteredModel m) => new

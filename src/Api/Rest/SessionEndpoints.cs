@@ -3,6 +3,7 @@ using AutogradService.Api.Errors;
 using AutogradService.Api.Execution;
 using AutogradService.Api.Json;
 using AutogradService.Api.Options;
+using AutogradService.Api.Security;
 using AutogradService.Api.Sessions;
 using AutogradService.Engine;
 using AutogradService.Engine.Autodiff;
@@ -23,15 +24,15 @@ public static class SessionEndpoints
         group.MapPost("/{id}/commands", RunAsync).WithName("runCommands")
             .WithSummary("Runs {commands: [...]} in order; results[i] answers commands[i]. The first failure stops the batch and names its command_index.")
             .Accepts<JsonElement>("application/json").Produces<JsonElement>().ProducesProblem(400).ProducesProblem(404);
-        group.MapDelete("/{id}", (string id, SessionStore store) =>
-                store.Close(id, owner: null) ? Results.NoContent() : throw new EngineException(ErrorCodes.NotFound, "no such session"))
-            .WithName("closeSession").WithSummary("Closes a session and frees its memory.");
+        group.MapDelete("/{id}", async (string id, Caller caller, SessionStore store) =>
+                await store.CloseAsync(id, caller) ? Results.NoContent() : throw new EngineException(ErrorCodes.NotFound, "no such session"))
+            .WithName("closeSession").WithSummary("Closes a session and frees its memory; a batch running on it stops and answers not_found.");
         return app;
     }
 
     private static readonly HashSet<string> OpenFields = ["gradient_mode", "memory_bytes", "idle_timeout_ms", "strict_scalar_seed", "detect_anomaly"];
 
-    private static async Task<IResult> OpenAsync(HttpContext http, SessionStore store)
+    private static async Task<IResult> OpenAsync(HttpContext http, Caller caller, SessionStore store)
     {
         var mode = GradientMode.Accumulate;
         long memory = 0, idle = 0;
@@ -47,7 +48,7 @@ public static class SessionEndpoints
             strict = JsonFields.Bool(o, "strict_scalar_seed", "") ?? false;
             anomaly = JsonFields.Bool(o, "detect_anomaly", "") ?? false;
         }
-        var entry = store.Open(store.SettingsFor(mode, memory, strict) with { DetectAnomaly = anomaly }, store.IdleTimeoutFor(idle), owner: null);
+        var entry = store.Open(store.SettingsFor(mode, memory, strict) with { DetectAnomaly = anomaly }, store.IdleTimeoutFor(idle), caller);
         return Results.Json(new { id = entry.Id, expires_at = entry.ExpiresAt, gradient_mode = mode == GradientMode.Overwrite ? "overwrite" : "accumulate" },
             statusCode: 201);
     }
@@ -59,10 +60,10 @@ public static class SessionEndpoints
         _ => throw JsonFields.Invalid("gradient_mode", $"must be accumulate or overwrite, got '{(mode.Length <= 40 ? mode : mode[..40] + "...")}'"),
     };
 
-    private static async Task RunAsync(string id, HttpContext http, SessionStore store, EngineGate gate, IOptions<LimitsOptions> limits,
+    private static async Task RunAsync(string id, HttpContext http, Caller caller, SessionStore store, EngineGate gate, IOptions<LimitsOptions> limits,
         Microsoft.AspNetCore.Http.IProblemDetailsService problems)
     {
-        var entry = store.Get(id, owner: null);
+        store.Get(id, caller); // an unknown session is not_found before its body is read
         using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
         timeout.CancelAfter(limits.Value.TimeoutMs);
@@ -70,15 +71,7 @@ public static class SessionEndpoints
         try
         {
             var commands = SessionJson.ReadCommands(body.RootElement, limits.Value);
-            await entry.Lock.WaitAsync(timeout.Token);
-            try
-            {
-                results = await gate.RunAsync(ct => entry.Session.ExecuteBatch(commands, ct), timeout.Token);
-            }
-            finally
-            {
-                entry.Lock.Release();
-            }
+            results = await store.RunAsync(id, caller, (session, ct) => gate.RunAsync(c => session.ExecuteBatch(commands, c), ct), timeout.Token);
         }
         catch (SessionBatchException e)
         {
