@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-duration=60 clients=32 warmup=5 rest="" grpc="" build=1
+duration=60 clients=32 warmup=5 rest="" grpc="" build=1 list=0
 driver_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -27,7 +27,8 @@ while [ $# -gt 0 ]; do
     --rest) rest="$2"; shift ;;
     --grpc) grpc="$2"; shift ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --list) list=1 ;;
     *) driver_args+=("$1") ;;
   esac
   shift
@@ -37,6 +38,10 @@ if [ "$build" = 1 ]; then
   echo "building the service and the driver (Release)..." >&2
   dotnet build -c Release src/Api/AutogradService.Api.csproj -v q -nologo >/dev/null
   dotnet build -c Release bench/Load/AutogradService.Load.csproj -v q -nologo >/dev/null
+fi
+
+if [ "$list" = 1 ]; then
+  exec dotnet bench/Load/bin/Release/net10.0/AutogradService.Load.dll soak --list "${driver_args[@]}"
 fi
 
 server="" work=""
