@@ -86,7 +86,8 @@ dotnet bench/Load/bin/Release/net10.0/AutogradService.Load.dll soak --rest "$res
 if [ -n "$server" ]; then
   errors=$(grep -c '^fail:' "$work/server.log" || true)
   echo "server log: $errors error entries" >&2
-  [ "$errors" = 0 ] || grep -A2 '^fail:' "$work/server.log" | grep -E 'Exception' | sed 's/^ *//' | sort | uniq -c | sort -rn | head -10 >&2
+  # The exception type and message of each logged error, counted: the classes of input the service answered with 500/UNKNOWN.
+  [ "$errors" = 0 ] || grep -A3 '^fail:' "$work/server.log" | grep -E '^ +[A-Za-z.]+(Exception|Error):' | sed 's/^ *//' | sort | uniq -c | sort -rn | head -12 >&2
   code=0
   stop_server || code=$?
   if [ "$code" != 0 ]; then
