@@ -59,8 +59,9 @@ public sealed class SoakReport
                 mine.GroupBy(r => r.Code).OrderByDescending(g => g.Count()).ToDictionary(g => g.Key, g => (long)g.Count()));
         }).ToList();
 
-        var afterWarmup = series.FirstOrDefault(s => s.Seconds >= warm) ?? series.FirstOrDefault();
-        double? rssWarm = afterWarmup?.RssMiB, rssEnd = end.RssMiB;
+        double baselineAt = o.RssBaselineAt.TotalSeconds;
+        var baseline = series.FirstOrDefault(s => s.Seconds >= baselineAt) ?? series.LastOrDefault();
+        double? rssWarm = baseline?.RssMiB, rssEnd = end.RssMiB;
         double? rssLimit = rssWarm is { } w ? w * (1 + o.RssMargin) + o.RssSlackMiB : null;
         long wrong = perCase.Sum(c => c.WrongAnswers), unexpected = perCase.Sum(c => c.UnexpectedCodes);
         var unexercised = perCase.Where(c => c.Runs == 0).Select(c => c.Case).ToList();
@@ -71,7 +72,7 @@ public sealed class SoakReport
             rssWarm is null || rssEnd is null
                 ? new("flat RSS", o.ServerPid is null, o.ServerPid is null ? "not measured (no --pid)" : "the server's RSS could not be read")
                 : new("flat RSS", rssEnd <= rssLimit,
-                    $"end {rssEnd:0.0} MiB vs {rssWarm:0.0} MiB after warm-up (limit {rssLimit:0.0} = +{o.RssMargin:P0} + {o.RssSlackMiB:0} MiB)"),
+                    $"end {rssEnd:0.0} MiB vs {rssWarm:0.0} MiB at {baseline!.Seconds:0} s (limit {rssLimit:0.0} = +{o.RssMargin:P0} + {o.RssSlackMiB:0} MiB)"),
             new("pooled bytes back to idle", end.PooledOutstanding == idle.PooledOutstanding,
                 $"outstanding {end.PooledOutstanding?.ToString(CultureInfo.InvariantCulture) ?? "n/a"} B at the end, {idle.PooledOutstanding?.ToString(CultureInfo.InvariantCulture) ?? "n/a"} B idle before"),
             new("sessions closed", end.OpenSessions == idle.OpenSessions, $"{end.OpenSessions} open at the end, {idle.OpenSessions} before"),
@@ -84,7 +85,7 @@ public sealed class SoakReport
             Config = new
             {
                 clients = o.Clients, duration_s = o.Duration.TotalSeconds, warmup_s = warm, rest = o.Rest.ToString(), grpc = o.Grpc.ToString(),
-                seed = o.Seed, cases = cases.Count, excluded = o.Exclude, only = o.Only, machine_cores = Environment.ProcessorCount,
+                rss_baseline_s = baselineAt, seed = o.Seed, cases = cases.Count, excluded = o.Exclude, only = o.Only, machine_cores = Environment.ProcessorCount,
             },
             Requests = records.Sum(r => (long)r.Requests),
             CaseRuns = records.Count,
@@ -99,7 +100,7 @@ public sealed class SoakReport
             Failures = failures,
             Memory = new
             {
-                rss_idle_mib = Round(idle.RssMiB), rss_after_warmup_mib = Round(rssWarm), rss_max_mib = Round(series.Max(s => s.RssMiB)),
+                rss_idle_mib = Round(idle.RssMiB), rss_baseline_at_s = Round(baseline?.Seconds), rss_baseline_mib = Round(rssWarm), rss_max_mib = Round(series.Max(s => s.RssMiB)),
                 rss_end_mib = Round(rssEnd), rss_limit_mib = Round(rssLimit), pooled_outstanding_idle = idle.PooledOutstanding,
                 pooled_outstanding_max = series.Max(s => s.PooledOutstanding), pooled_outstanding_end = end.PooledOutstanding,
                 pooled_retained_end = end.PooledRetained, open_sessions_end = end.OpenSessions,
