@@ -281,7 +281,17 @@ public static class RestCases
             if (open.Status != 201) return new Outcome(open.Code == "ok" ? $"open:http_{open.Status}" : open.Code, 1, Detail: DetailOf(open));
             id = open.Body.GetProperty("id").GetString()!;
         }
-        var outcome = await body(id);
+        Outcome outcome;
+        try
+        {
+            outcome = await body(id);
+        }
+        catch
+        {
+            // Still close it, so a failed run does not hold one of the server's session slots until it expires.
+            (await c.SendAsync(HttpMethod.Delete, $"/v1/sessions/{id}", null, null)).Dispose();
+            throw;
+        }
         using var close = await c.SendAsync(HttpMethod.Delete, $"/v1/sessions/{id}", null, null);
         if (close.Status != 204) return new Outcome($"close:{close.Code}", outcome.Requests + 2, Detail: DetailOf(close));
         return outcome with { Requests = outcome.Requests + 2 };

@@ -53,7 +53,15 @@ public static class SoakRunner
             return 1;
         }
         var fixtures = new Fixtures($"load-c1-{Environment.ProcessId}-{Random.Shared.Next(100_000)}", options.MaxNodes);
-        await connections.Models.PutAsync(new PutModelRequest { Name = fixtures.ModelName, Program = Fixtures.C1 });
+        try
+        {
+            await connections.Models.PutAsync(new PutModelRequest { Name = fixtures.ModelName, Program = Fixtures.C1 });
+        }
+        catch (Grpc.Core.RpcException e)
+        {
+            Console.Error.WriteLine($"could not register the model the model cases use: {e.Status}");
+            return 1;
+        }
 
         var idle = await probe.SampleAsync(0, 0);
         var (records, failures, series, elapsed) = await DriveAsync(options, cases, connections, probe, fixtures);
@@ -140,6 +148,11 @@ public static class SoakRunner
         catch (Exception e) when (e is HttpRequestException or TimeoutException or TaskCanceledException or IOException or Grpc.Core.RpcException)
         {
             return new Outcome($"transport:{e.GetType().Name}", 1, Detail: e.Message);
+        }
+        catch (Exception e)
+        {
+            // An answer the case could not even read (a missing field, a body of the wrong shape): counted, never fatal.
+            return new Outcome($"unreadable:{e.GetType().Name}", 1, Detail: e.Message);
         }
     }
 
