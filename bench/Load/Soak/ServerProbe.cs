@@ -3,7 +3,7 @@ using System.Globalization;
 namespace AutogradService.Load.Soak;
 
 /// <summary>One look at the server: its RSS (from /proc) and the gauges of /metrics that show leaks and backlog.</summary>
-public sealed record ServerSample(double Seconds, long Requests, double? RssMiB, long? PooledOutstanding, long? PooledRetained,
+public sealed record ServerSample(double Seconds, long Requests, double? RssMib, long? PooledOutstanding, long? PooledRetained,
     long? OpenSessions, long? QueueLength, long? Running);
 
 /// <summary>
@@ -27,7 +27,7 @@ public sealed class ServerProbe(Uri rest, int? pid) : IDisposable
             gauges = [];
         }
         long? Gauge(string key) => gauges.TryGetValue(key, out var v) ? (long)v : null;
-        return new ServerSample(seconds, requests, RssMiB(), Gauge("autograd_pooled_bytes{state=\"outstanding\"}"),
+        return new ServerSample(seconds, requests, RssMib(), Gauge("autograd_pooled_bytes{state=\"outstanding\"}"),
             Gauge("autograd_pooled_bytes{state=\"retained\"}"), Gauge("autograd_open_sessions"), Gauge("autograd_engine_queue_length"),
             Gauge("autograd_engine_running"));
     }
@@ -49,7 +49,7 @@ public sealed class ServerProbe(Uri rest, int? pid) : IDisposable
 
     public bool ServerAlive => pid is not { } p || File.Exists($"/proc/{p}/status");
 
-    private double? RssMiB()
+    private double? RssMib()
     {
         if (pid is not { } p) return null;
         try

@@ -61,7 +61,7 @@ public sealed class SoakReport
 
         double baselineAt = o.RssBaselineAt.TotalSeconds;
         var baseline = series.FirstOrDefault(s => s.Seconds >= baselineAt) ?? series.LastOrDefault();
-        double? rssWarm = baseline?.RssMiB, rssEnd = end.RssMiB;
+        double? rssWarm = baseline?.RssMib, rssEnd = end.RssMib;
         double? rssLimit = rssWarm is { } w ? w * (1 + o.RssMargin) + o.RssSlackMiB : null;
         long wrong = perCase.Sum(c => c.WrongAnswers), unexpected = perCase.Sum(c => c.UnexpectedCodes);
         var unexercised = perCase.Where(c => c.Runs == 0).Select(c => c.Case).ToList();
@@ -100,7 +100,7 @@ public sealed class SoakReport
             Failures = failures,
             Memory = new
             {
-                rss_idle_mib = Round(idle.RssMiB), rss_baseline_at_s = Round(baseline?.Seconds), rss_baseline_mib = Round(rssWarm), rss_max_mib = Round(series.Max(s => s.RssMiB)),
+                rss_idle_mib = Round(idle.RssMib), rss_baseline_at_s = Round(baseline?.Seconds), rss_baseline_mib = Round(rssWarm), rss_max_mib = Round(series.Max(s => s.RssMib)),
                 rss_end_mib = Round(rssEnd), rss_limit_mib = Round(rssLimit), pooled_outstanding_idle = idle.PooledOutstanding,
                 pooled_outstanding_max = series.Max(s => s.PooledOutstanding), pooled_outstanding_end = end.PooledOutstanding,
                 pooled_retained_end = end.PooledRetained, open_sessions_end = end.OpenSessions,
@@ -145,7 +145,7 @@ public sealed class SoakReport
             var previous = i >= step ? Series[i - step] : null;
             double rate = previous is null ? s.Requests / Math.Max(1e-3, s.Seconds) : (s.Requests - previous.Requests) / Math.Max(1e-3, s.Seconds - previous.Seconds);
             w.WriteLine(string.Create(inv,
-                $"{s.Seconds,6:0}{rate,8:0}{s.RssMiB,9:0.0}{s.PooledOutstanding,14}{s.PooledRetained / 1048576.0,14:0.0}{s.OpenSessions,9}{s.QueueLength,6}"));
+                $"{s.Seconds,6:0}{rate,8:0}{s.RssMib,9:0.0}{s.PooledOutstanding,14}{s.PooledRetained / 1048576.0,14:0.0}{s.OpenSessions,9}{s.QueueLength,6}"));
         }
         w.WriteLine("memory: " + JsonSerializer.Serialize(Memory));
 
