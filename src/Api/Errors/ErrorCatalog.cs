@@ -13,6 +13,7 @@ public static class ErrorCatalog
     public const string RequestTooLarge = "request_too_large";
     public const string Internal = "internal";
     public const string DeviceUnavailable = "device_unavailable";
+    public const string UnsupportedMediaType = "unsupported_media_type";
     public const string Unauthenticated = "unauthenticated";
     public const string PermissionDenied = "permission_denied";
     public const string QuotaExceeded = "quota_exceeded";
@@ -27,6 +28,7 @@ public static class ErrorCatalog
         ErrorCodes.GraphFreed => (409, StatusCode.FailedPrecondition),
         ErrorCodes.NumericalAnomaly => (422, StatusCode.InvalidArgument),
         DeviceUnavailable => (400, StatusCode.FailedPrecondition),
+        UnsupportedMediaType => (415, StatusCode.InvalidArgument),
         ErrorCodes.MemoryLimitExceeded => (422, StatusCode.ResourceExhausted),
         ErrorCodes.IterationLimitExceeded => (422, StatusCode.ResourceExhausted),
         ErrorCodes.DeadlineExceeded => (504, StatusCode.DeadlineExceeded),
@@ -57,6 +59,7 @@ public static class ErrorCatalog
         Overloaded => "Overloaded",
         RequestTooLarge => "Request too large",
         DeviceUnavailable => "Device unavailable",
+        UnsupportedMediaType => "Unsupported media type",
         Cancelled => "Cancelled",
         Unauthenticated => "Unauthenticated",
         PermissionDenied => "Permission denied",

@@ -13,6 +13,9 @@ public static class JsonBody
 {
     public static async Task<JsonDocument> ReadAsync(HttpRequest request, CancellationToken cancellation)
     {
+        if (!request.HasJsonContentType())
+            throw new Errors.ServiceException(Errors.ErrorCatalog.UnsupportedMediaType,
+                $"the body must be JSON (content-type: application/json), got {(request.ContentType is { Length: > 0 } t ? $"'{(t.Length <= 60 ? t : t[..60] + "...")}'" : "no content type")}");
         var reader = request.BodyReader;
         while (true)
         {

@@ -18,7 +18,7 @@ public static class ModelEndpoints
         var group = app.MapGroup("/v1/models").WithTags("Models");
         group.MapPut("/{name}", PutAsync).WithName("putModel")
             .WithSummary("Registers {graph} or {program}: validated, shape-inferred and planned once; survives restarts.")
-            .Accepts<JsonElement>("application/json").Produces<JsonElement>().ProducesProblem(400);
+            .AcceptsJson().Produces<JsonElement>().ProducesProblem(400);
         group.MapGet("", (Caller caller, ModelRepository repo) => Results.Json(new { models = repo.Visible(caller).Select(Describe) }))
             .WithName("listModels").WithSummary("The caller's registered models (an admin's list has every caller's).");
         group.MapGet("/{name}", (string name, Caller caller, ModelRepository repo) => Results.Json(Describe(repo.Get(name, caller))))

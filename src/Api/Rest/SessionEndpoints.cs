@@ -20,10 +20,10 @@ public static class SessionEndpoints
         var group = app.MapGroup("/v1/sessions").WithTags("Sessions");
         group.MapPost("", OpenAsync).WithName("openSession")
             .WithSummary("Opens a define-by-run session: {gradient_mode: accumulate|overwrite, memory_bytes, idle_timeout_ms, strict_scalar_seed, detect_anomaly}.")
-            .Accepts<JsonElement>("application/json").Produces<JsonElement>(201);
+            .AcceptsJson().Produces<JsonElement>(201);
         group.MapPost("/{id}/commands", RunAsync).WithName("runCommands")
             .WithSummary("Runs {commands: [...]} in order; results[i] answers commands[i]. The first failure stops the batch and names its command_index.")
-            .Accepts<JsonElement>("application/json").Produces<JsonElement>().ProducesProblem(400).ProducesProblem(404);
+            .AcceptsJson().Produces<JsonElement>().ProducesProblem(400).ProducesProblem(404);
         group.MapDelete("/{id}", async (string id, Caller caller, SessionStore store) =>
                 await store.CloseAsync(id, caller) ? Results.NoContent() : throw new EngineException(ErrorCodes.NotFound, "no such session"))
             .WithName("closeSession").WithSummary("Closes a session and frees its memory; a batch running on it stops and answers not_found.");

@@ -27,7 +27,7 @@ public static class TransformEndpoints
         Map(group, "hessian", TransformKind.Hessian, "Second derivatives of a scalar output, or a Hessian-vector product with `vector`.");
         group.MapPost("/inspect", InspectAsync).WithName("inspect")
             .WithSummary("Validates a graph or program and reports shapes, dtypes, FLOPs, peak bytes, DOT and Mermaid.")
-            .Accepts<JsonElement>("application/json").Produces<JsonElement>();
+            .AcceptsJson().Produces<JsonElement>();
         return app;
     }
 
@@ -35,7 +35,7 @@ public static class TransformEndpoints
         group.MapPost($"/{name}", (HttpContext http, TransformService service, IOptions<LimitsOptions> limits) =>
                 HandleAsync(http, service, limits.Value, kind))
             .WithName(name).WithSummary(summary)
-            .Accepts<JsonElement>("application/json").Produces<JsonElement>().ProducesProblem(400);
+            .AcceptsJson().Produces<JsonElement>().ProducesProblem(400);
 
     private static async Task HandleAsync(HttpContext http, TransformService service, LimitsOptions limits, TransformKind kind)
     {

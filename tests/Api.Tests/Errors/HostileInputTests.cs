@@ -98,6 +98,26 @@ public sealed class HostileInputTests(DefaultService service) : IClassFixture<De
         Assert.Equal(400, (int)r.Status);
     }
 
+    [Theory]
+    [InlineData("/v1/evaluate", "text/plain")]
+    [InlineData("/v1/evaluate", null)]
+    [InlineData("/v1/inspect", "application/x-www-form-urlencoded")]
+    [InlineData("/v1/sessions", "text/plain")]
+    public async Task ContentTypeOtherThanJson_Is415(string path, string? contentType)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent("""{"program": "y = x"}"""u8.ToArray()) };
+        if (contentType is not null) request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
+        (await SendAsync(_client, request)).Problem(415, "unsupported_media_type");
+    }
+
+    [Fact]
+    public async Task OpenApi_StillDeclaresTheJsonBodies()
+    {
+        var doc = (await _client.Get("/openapi/v1.json")).Ok().Body;
+        foreach (var path in new[] { "/v1/evaluate", "/v1/gradient", "/v1/inspect", "/v1/sessions" })
+            Assert.True(doc.At("paths", path, "post", "requestBody", "content").TryGetProperty("application/json", out _), path);
+    }
+
     [Fact]
     public async Task Int64BeyondDoublePrecision_RoundTrips()
     {
