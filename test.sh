@@ -52,10 +52,13 @@ dotnet test AutogradService.sln -c Release "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 
-# ---- short fuzz and load runs are added here ----
-# (each runs after the tests, and a failure sets status=1 so the script exits non-zero; keep the closing line below last)
+# The short load run (bench/load.sh --ci: 30 s of checked valid, over-limit and malformed requests over REST and gRPC;
+# zero wrong answers, zero unexpected codes, flat memory). Each extra run sets status=1 on failure.
+load="not run"
+if bash bench/load.sh --ci --no-build; then load=passed; else load=FAILED; status=1; fi
 
 sum() { grep -oE "$1: +[0-9]+" "$log" | awk '{ n += $2 } END { print n + 0 }'; }
+echo "load: $load"
 echo "tests: $(sum Passed) passed, $(sum Failed) failed, $(sum Skipped) skipped"
 rm -f "$log"
 exit "$status"
