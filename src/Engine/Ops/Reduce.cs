@@ -15,6 +15,12 @@ public static class ReduceAttrs
     {
         var given = attrs.GetAxes("axes");
         if (given is null) return AllAxes[shape.Rank];
+        if (shape.Rank == 0)
+        {
+            // PyTorch's rule: a scalar may name axis 0 (or -1), and reducing it over that axis leaves it as it is.
+            foreach (int axis in given) shape.NormalizeAxis(axis, op);
+            return AllAxes[0];
+        }
         var axes = new int[given.Length];
         for (int i = 0; i < given.Length; i++) axes[i] = shape.NormalizeAxis(given[i], op);
         Array.Sort(axes);

@@ -108,9 +108,9 @@ public readonly struct Shape : IEquatable<Shape>
     /// <summary>Maps a possibly negative axis into [0, rank).</summary>
     public int NormalizeAxis(int axis, string? op = null)
     {
-        int r = Rank;
-        int a = axis < 0 ? axis + r : axis;
-        if (a < 0 || a >= Math.Max(r, 1) || (r == 0 && a != 0))
+        int n = Math.Max(Rank, 1); // a scalar takes axis 0 or -1, as in PyTorch
+        int a = axis < 0 ? axis + n : axis;
+        if (a < 0 || a >= n)
             throw EngineException.InvalidGraph($"axis {axis} is out of range for shape {this}", op: op);
         return a;
     }

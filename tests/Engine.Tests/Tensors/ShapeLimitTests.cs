@@ -78,6 +78,21 @@ public class ShapeLimitTests
         Assert.DoesNotContain("overflow", e.Message, StringComparison.OrdinalIgnoreCase);
     }
 
+    [Theory]
+    [InlineData("y = sum(2, axes=[0])")]
+    [InlineData("y = sum(2, axes=[-1])")]
+    [InlineData("y = mean(2, axes=[0], keepdims=true)")]
+    public void AScalarReducedOverItsOneAxis_IsItself(string program)
+    {
+        // Found by the fuzzer: a scalar naming axis 0 reached the kernels as a rank-1 reduction (PyTorch allows it).
+        using var scope = new ExecutionScope();
+        var graph = ProgramParser.Parse(program);
+        var inputs = new Dictionary<string, Tensor>();
+        var y = GraphFunctions.Evaluate(scope, GraphFunctions.Prepare(graph, inputs), inputs).Outputs["y"];
+        Assert.Equal(0, y.Rank);
+        Assert.Equal(2f, y.ToArray<float>()[0]);
+    }
+
     [Fact]
     public void ConcatenatedLengthsThatPassIntRangeAreRefused()
     {
