@@ -1,20 +1,29 @@
 using System.Buffers;
 using System.Text.Json;
+using AutogradService.Api.Errors;
 using Microsoft.AspNetCore.Http;
 
 namespace AutogradService.Api.Json;
 
 /// <summary>
-/// Reads a REST body into a JSON document. System.Text.Json checks the syntax but not that strings are valid UTF-8
-/// (that surfaces later, from whichever accessor first decodes the string), so the bytes are checked once, up front:
-/// a malformed body is always <c>invalid_argument</c>, wherever the bad byte is.
+/// A REST body parsed as JSON, over a pooled copy of its bytes (returned on dispose, so large bodies do not churn the
+/// large-object heap). System.Text.Json checks the syntax but not that strings are valid UTF-8 or that \u escapes
+/// spell valid UTF-16 (that surfaces later, from whichever accessor first decodes the string), so both are checked
+/// once, up front: a malformed body is always <c>invalid_argument</c>, wherever the bad byte is.
 /// </summary>
-public static class JsonBody
+public sealed class JsonBody : IDisposable
 {
-    public static async Task<JsonDocument> ReadAsync(HttpRequest request, CancellationToken cancellation)
+    private readonly JsonDocument _document;
+    private byte[]? _rented;
+
+    private JsonBody(JsonDocument document, byte[] rented) => (_document, _rented) = (document, rented);
+
+    public JsonElement RootElement => _document.RootElement;
+
+    public static async Task<JsonBody> ReadAsync(HttpRequest request, CancellationToken cancellation)
     {
         if (!request.HasJsonContentType())
-            throw new Errors.ServiceException(Errors.ErrorCatalog.UnsupportedMediaType,
+            throw new ServiceException(ErrorCatalog.UnsupportedMediaType,
                 $"the body must be JSON (content-type: application/json), got {(request.ContentType is { Length: > 0 } t ? $"'{(t.Length <= 60 ? t : t[..60] + "...")}'" : "no content type")}");
         var reader = request.BodyReader;
         while (true)
@@ -30,22 +39,33 @@ public static class JsonBody
         }
     }
 
-    public static JsonDocument Parse(ReadOnlySequence<byte> body)
+    public static JsonBody Parse(ReadOnlySequence<byte> body)
     {
-        // The document keeps a reference to its input, so a multi-segment body is copied once into one array.
-        ReadOnlyMemory<byte> bytes = body.IsSingleSegment ? body.First.ToArray() : body.ToArray();
-        if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
-            throw JsonFields.Invalid("body", "is not valid UTF-8");
-        var document = JsonDocument.Parse(bytes, JsonFields.Document);
-        if (bytes.Span.IndexOf("\\u"u8) >= 0) CheckEscapes(bytes.Span, document);
-        return document;
+        int length = checked((int)body.Length);
+        var rented = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            body.CopyTo(rented);
+            var bytes = rented.AsMemory(0, length);
+            if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
+                throw JsonFields.Invalid("body", "is not valid UTF-8");
+            var document = JsonDocument.Parse(bytes, JsonFields.Document);
+            if (bytes.Span.IndexOf("\\u"u8) >= 0 && !EscapesAreValid(bytes.Span))
+            {
+                document.Dispose();
+                throw JsonFields.Invalid("body", "holds a \\u escape that is not valid UTF-16 (a lone surrogate)");
+            }
+            return new JsonBody(document, rented);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+            throw;
+        }
     }
 
-    /// <summary>
-    /// A \u escape can spell a lone UTF-16 surrogate, which no string can hold: find one now rather than from
-    /// whichever accessor decodes it first. Only bodies that contain an escape pay for this second pass.
-    /// </summary>
-    private static void CheckEscapes(ReadOnlySpan<byte> bytes, JsonDocument document)
+    /// <summary>Decodes every escaped string once; only bodies that contain an escape pay for this second pass.</summary>
+    private static bool EscapesAreValid(ReadOnlySpan<byte> bytes)
     {
         var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = JsonFields.MaxDepth });
         try
@@ -55,11 +75,17 @@ public static class JsonBody
                 if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped)
                     reader.GetString();
             }
+            return true;
         }
         catch (InvalidOperationException)
         {
-            document.Dispose();
-            throw JsonFields.Invalid("body", "holds a \\u escape that is not valid UTF-16 (a lone surrogate)");
+            return false; // a lone surrogate: no string can hold it
         }
+    }
+
+    public void Dispose()
+    {
+        _document.Dispose();
+        if (Interlocked.Exchange(ref _rented, null) is { } rented) ArrayPool<byte>.Shared.Return(rented);
     }
 }
