@@ -69,6 +69,31 @@ public sealed class HostileInputTests(DefaultService service) : IClassFixture<De
         (await _client.Post("/v1/gradient", """{"program": "y = x", "inputs": {"x": 1}, "limits": {"timeout_ms": 1e10, "memory_bytes": 1e15}}""")).Ok();
     }
 
+    [Theory]
+    [InlineData("""{"memory_bytes": "x"}""", "memory_bytes")]
+    [InlineData("""{"gradient_mode": 5}""", "gradient_mode")]
+    [InlineData("""{"strict_scalar_seed": "yes"}""", "strict_scalar_seed")]
+    [InlineData("""{"idle_timeout_ms": []}""", "idle_timeout_ms")]
+    [InlineData("[1]", "")]
+    [InlineData("5", "")]
+    [InlineData("null", "")]
+    public async Task SessionOptionsOfTheWrongShape_OpenNoSession(string body, string field)
+    {
+        var r = (await _client.Post("/v1/sessions", body)).Problem(400, "invalid_argument");
+        Assert.Contains(field, r.Str("detail"));
+    }
+
+    [Theory]
+    [InlineData("""{"program": 5}""", "invalid_argument")]
+    [InlineData("[1]", "invalid_argument")]
+    [InlineData("""{"graph": 5}""", "invalid_graph")]
+    [InlineData("""{"program": "y = x", "outputs": [1]}""", "invalid_argument")]
+    public async Task ModelBodiesOfTheWrongShape_AreRefused(string body, string code)
+    {
+        (await _client.Put("/v1/models/wrong-shape", body)).Problem(400, code);
+        (await _client.Get("/v1/models/wrong-shape")).Problem(404, "not_found");
+    }
+
     [Fact]
     public async Task TensorFieldsOfTheWrongType_AreInvalidTensor()
     {
