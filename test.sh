@@ -55,7 +55,7 @@ set -e
 # The short load run (bench/load.sh --ci: 30 s of checked valid, over-limit and malformed requests over REST and gRPC;
 # zero wrong answers, zero unexpected codes, flat memory). Each extra run sets status=1 on failure.
 load="not run"
-if bash bench/load.sh --ci --no-build; then load=passed; else load=FAILED; status=1; fi
+if bash bench/load.sh --ci; then load=passed; else load=FAILED; status=1; fi
 
 sum() { grep -oE "$1: +[0-9]+" "$log" | awk '{ n += $2 } END { print n + 0 }'; }
 echo "load: $load"
