@@ -42,7 +42,6 @@ public sealed class FuzzHost
 
     private FuzzHost()
     {
-        Engine.Kernels.Cpu.EngineThreads.Count = 1;
         var limits = Options.Create(Limits);
         Gate = new EngineGate(limits);
         var server = Options.Create(new ServerOptions { ModelRepositoryPath = Path.Combine(Path.GetTempPath(), "autograd-fuzz-models-empty") });

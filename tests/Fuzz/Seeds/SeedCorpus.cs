@@ -119,6 +119,7 @@ public static class SeedCorpus
         WriteProto(folder);
         WriteSessionProto(folder);
         WriteDictionaries(folder);
+        Regressions.Write(folder);
         return 0;
     }
 
