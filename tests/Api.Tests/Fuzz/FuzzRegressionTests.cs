@@ -37,7 +37,7 @@ public sealed class FuzzRegressionTests
 
     private static void Replay(string target, string folder, string file)
     {
-        var outcome = FuzzTargets.Get(target).Execute(File.ReadAllBytes(Path.Combine(FuzzFolder, folder, target, file)));
+        var outcome = FuzzTargets.Get(target).Execute(File.ReadAllBytes(Path.Combine(FuzzFiles.Folder, folder, target, file)));
         Assert.True(outcome.Kind is OutcomeKind.Result or OutcomeKind.Documented,
             $"{folder}/{target}/{file}: {outcome}\nreproduce: dotnet run --project tests/Fuzz -c Release -- replay {target} tests/Fuzz/{folder}/{target}/{file}");
     }
@@ -53,20 +53,7 @@ public sealed class FuzzRegressionTests
 
     private static IEnumerable<string> Files(string folder, string target)
     {
-        var dir = Path.Combine(FuzzFolder, folder, target);
+        var dir = Path.Combine(FuzzFiles.Folder, folder, target);
         return Directory.Exists(dir) ? Directory.EnumerateFiles(dir).Select(Path.GetFileName).Order()! : [];
-    }
-
-    /// <summary>tests/Fuzz of the checkout the tests were built from.</summary>
-    private static string FuzzFolder { get; } = FindFuzzFolder();
-
-    private static string FindFuzzFolder()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "tests", "Fuzz", "corpus");
-            if (Directory.Exists(candidate)) return Path.GetDirectoryName(candidate)!;
-        }
-        throw new DirectoryNotFoundException($"tests/Fuzz/corpus above {AppContext.BaseDirectory}");
     }
 }

@@ -66,8 +66,22 @@ public static class Classifier
         var error = ApiError.From(e);
         if (error.Code == ErrorCatalog.Internal || ErrorCatalog.StatusFor(error.Code).Http == 500)
             return new Outcome(OutcomeKind.Crash, $"{e.GetType().FullName}: {e.Message}", e);
+        if (RuntimeMessages.FirstOrDefault(m => error.Detail.Contains(m, StringComparison.Ordinal)) is { } leaked)
+            return new Outcome(OutcomeKind.Crash, $"{error.Code} carries the runtime's own message '{leaked}': {Clip(error.Detail)}", e);
         return new Outcome(OutcomeKind.Documented, $"{error.Code}: {Clip(error.Detail)}");
     }
+
+    /// <summary>
+    /// .NET's own exception messages: a documented code whose detail carries one is a runtime failure passed off as
+    /// the client's error (the contract's details say what was wrong with the request, not what broke inside).
+    /// </summary>
+    private static readonly string[] RuntimeMessages =
+    [
+        "Arithmetic operation resulted in an overflow", "Index was outside the bounds of the array", "Object reference not set to an instance",
+        "Specified argument was out of the range", "Value cannot be null", "Nullable object must have a value", "Unable to cast object",
+        "Sequence contains no", "Collection was modified", "Destination array was not long enough", "Attempted to divide by zero",
+        "An item with the same key has already been added", "The given key", "Input string was not in a correct format",
+    ];
 
     /// <summary>The failure a client would see: a session batch reports its command's error; tasks wrap theirs.</summary>
     private static Exception Unwrap(Exception e)
@@ -107,10 +121,20 @@ public static class KnownIssues
         ("invalid-unicode-json: a JSON string that is not valid UTF-8, or holds a lone surrogate escape, throws from GetString instead of invalid_argument",
             e => e is InvalidOperationException && Thrown(e, "System.Text.Json")
                 && (e.Message.Contains("UTF-8", StringComparison.Ordinal) || e.Message.Contains("surrogate", StringComparison.Ordinal))),
+        // Found by fuzzing, reported, reproducers in tests/Fuzz/pending/ (docs/RELIABILITY.md, "Findings").
+        ("reduce-axes-on-scalar: sum/mean/... of a rank-0 value with axes=[0] sizes its result with a negative length (Reduce.cs ReduceAttrs.Reduced)",
+            e => e is OverflowException && Thrown(e, "AutogradService.Engine.Ops.ReduceAttrs.Reduced")),
+        // In a graph the same failure reaches ShapeInference, which reports it as invalid_graph carrying the runtime's own
+        // message (issue #9: "One .NET message leaks into an error body").
+        ("runtime-message-in-invalid-graph: ShapeInference turns an op's OverflowException into invalid_graph with .NET's message",
+            e => e is AutogradService.Engine.EngineException ee && ee.Detail.Contains("Arithmetic operation resulted in an overflow", StringComparison.Ordinal)),
+        ("model-put-binding: PUT /v1/models/{name} reads 'program' with GetString and the body with TryGetProperty, unchecked (ModelEndpoints.PutAsync)",
+            e => e is InvalidOperationException && Thrown(e, "AutogradService.Api.Rest.ModelEndpoints")),
         ("derivative-without-differentiable-input: jacobian/hessian with no differentiable input index past an empty list",
             e => e is IndexOutOfRangeException or ArgumentOutOfRangeException && Thrown(e, "AutogradService.Engine.Autodiff.Derivatives")),
     ];
 
+    /// <summary>The id of the tracked issue <paramref name="e"/> is, or null.</summary>
     public static string? Match(Exception e)
     {
         if (Strict) return null;

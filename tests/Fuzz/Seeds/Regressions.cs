@@ -59,6 +59,18 @@ public static class Regressions
         }
     }
 
+    /// <summary>Reproducers of findings not fixed yet (tests/Fuzz/pending/), binary ones written here.</summary>
+    public static void WritePending(string folder)
+    {
+        var sessions = Directory.CreateDirectory(Path.Combine(folder, "pending", "session-proto")).FullName;
+        using var stream = new MemoryStream();
+        new Command { Variable = new VariableCommand { Name = "x", Value = Scalar(2), RequiresGrad = true } }.WriteDelimitedTo(stream);
+        var sum = new ApplyCommand { Op = "sum", Inputs = { "x" }, Output = "s" };
+        sum.Attrs["axes"] = new Contracts.V1.Attribute { Ints = new IntList { Values = { 0 } } };
+        new Command { Apply = sum }.WriteDelimitedTo(stream);
+        File.WriteAllBytes(Path.Combine(sessions, "reduce-axes-on-scalar.bin"), stream.ToArray());
+    }
+
     private static ProtoTensor Scalar(float value) => new() { Dtype = DType.Float32, FloatData = { value } };
 
     private static ProtoGraph NestedIf(int depth)

@@ -120,6 +120,7 @@ public static class SeedCorpus
         WriteSessionProto(folder);
         WriteDictionaries(folder);
         Regressions.Write(folder);
+        Regressions.WritePending(folder);
         return 0;
     }
 
