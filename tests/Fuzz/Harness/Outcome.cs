@@ -121,6 +121,8 @@ public static class KnownIssues
         ("invalid-unicode-json: a JSON string that is not valid UTF-8, or holds a lone surrogate escape, throws from GetString instead of invalid_argument",
             e => e is InvalidOperationException && Thrown(e, "System.Text.Json")
                 && (e.Message.Contains("UTF-8", StringComparison.Ordinal) || e.Message.Contains("surrogate", StringComparison.Ordinal))),
+        ("malformed-protobuf-unknown: a gRPC request that does not parse is answered UNKNOWN instead of INVALID_ARGUMENT",
+            e => e is Google.Protobuf.InvalidProtocolBufferException && Thrown(e, "Grpc.AspNetCore.Server")),
         // Found by fuzzing, reported, reproducers in tests/Fuzz/pending/ (docs/RELIABILITY.md, "Findings").
         ("reduce-axes-on-scalar: sum/mean/... of a rank-0 value with axes=[0] sizes its result with a negative length (Reduce.cs ReduceAttrs.Reduced)",
             e => e is OverflowException && Thrown(e, "AutogradService.Engine.Ops.ReduceAttrs.Reduced")),
