@@ -53,6 +53,33 @@ public static class GrpcRaw
         }
     }
 
+    /// <summary>
+    /// A session stream of raw command messages: sends them all, then reads every reply. The call's final status, and
+    /// the error codes of the replies that carry one.
+    /// </summary>
+    public static async Task<(StatusCode Status, List<string> Codes)> Session(GrpcChannel channel, IReadOnlyList<byte[]> commands)
+    {
+        var method = new Method<byte[], byte[]>(MethodType.DuplexStreaming, "autograd.v1.Sessions", "Run", Bytes, Bytes);
+        var codes = new List<string>();
+        try
+        {
+            using var call = channel.CreateCallInvoker().AsyncDuplexStreamingCall(method, null, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(30)));
+            foreach (var c in commands) await call.RequestStream.WriteAsync(c);
+            await call.RequestStream.CompleteAsync();
+            while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                var reply = Reply.Parser.ParseFrom(call.ResponseStream.Current);
+                if (reply.Error is { } error) codes.Add(error.Code);
+            }
+            return (StatusCode.OK, codes);
+        }
+        catch (RpcException e)
+        {
+            Assert.DoesNotContain("   at ", e.Status.Detail);
+            return (e.StatusCode, codes);
+        }
+    }
+
     /// <summary>Whether protobuf itself accepts the bytes as the RPC's request.</summary>
     public static bool Parses(int rpc, byte[] message)
     {
@@ -71,11 +98,13 @@ public static class GrpcRaw
     /// The message mutated as a tree: its protobuf JSON form gets the same mutations as REST bodies, and is encoded
     /// again. Null when the mutated JSON no longer maps to the message (the byte mutations then apply instead).
     /// </summary>
-    public static byte[]? Mutate(int rpc, byte[] message, RequestMutation[] mutations)
+    public static byte[]? Mutate(int rpc, byte[] message, RequestMutation[] mutations) => Mutate(Parsers[rpc], message, mutations);
+
+    public static byte[]? Mutate(MessageParser messageParser, byte[] message, RequestMutation[] mutations)
     {
         try
         {
-            var parsed = Parsers[rpc].ParseFrom(message);
+            var parsed = messageParser.ParseFrom(message);
             var tree = JsonTree.Parse(JsonFormatter.Default.Format(parsed));
             foreach (var m in mutations) m.Apply(tree);
             var parser = new JsonParser(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));

@@ -4,6 +4,7 @@ using AutogradService.Api.Tests.Fuzz;
 using AutogradService.Api.Tests.Infrastructure;
 using AutogradService.Engine.Memory;
 using CsCheck;
+using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging;
@@ -102,6 +103,42 @@ public sealed class HostileRequestProperties(PropertyService service, ITestOutpu
         await AssertHealthy();
     }
 
+    public sealed record SessionCase(int Base, int Message, bool Structured, RequestMutation[] Mutations, ByteMutation[] Bytes);
+
+    [Fact]
+    public async Task Mutated_grpc_session_streams_get_replies_or_a_documented_status()
+    {
+        var bases = FuzzFiles.Paths("corpus", "session-proto").Select(Commands).ToArray();
+        var gen = Gen.Select(Gen.Int[0, bases.Length - 1], Gen.Int[0, 63], Gen.Bool, RequestMutation.Several, ByteMutation.Several,
+            (b, m, s, mutations, bytes) => new SessionCase(b, m, s, mutations, bytes));
+        long pooled = await Quiet();
+        var known = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        await PropertyRun.ForEach(gen, seed: 20_260_903, PropertyRun.Iterations(150), async c =>
+        {
+            var commands = bases[c.Base].ToList();
+            int at = c.Message % commands.Count;
+            if (c.Structured && GrpcRaw.Mutate(Contracts.V1.Command.Parser, commands[at], c.Mutations) is { } mutated) commands[at] = mutated;
+            else foreach (var m in c.Bytes) commands[at] = m.Apply(commands[at]);
+            service.Errors.Drain();
+            var (status, codes) = await GrpcRaw.Session(service.Channel, commands);
+            if (status is StatusCode.Unknown or StatusCode.Internal && !Tracked(known))
+                Assert.Fail($"the session stream ended {status}: {Thrown()}");
+            Assert.DoesNotContain("internal", codes);
+            await PoolReturnsTo(pooled);
+        }, c => $"{c.Base} message {c.Message} structured={c.Structured} {string.Join(", ", c.Mutations)} {string.Join(", ", c.Bytes)}");
+        Report(known);
+        await AssertHealthy();
+    }
+
+    /// <summary>The messages of a length-delimited command stream (the session-proto seeds).</summary>
+    private static byte[][] Commands(string file)
+    {
+        using var stream = File.OpenRead(file);
+        var messages = new List<byte[]>();
+        while (stream.Position < stream.Length) messages.Add(Contracts.V1.Command.Parser.ParseDelimitedFrom(stream).ToByteArray());
+        return [.. messages];
+    }
+
     private static (string Kind, string Body) Body(RestCase c)
     {
         var b = RestBases.Value[c.Base];
@@ -182,7 +219,7 @@ public sealed class HostileRequestProperties(PropertyService service, ITestOutpu
 
     /// <summary>What the service logged for the failure at hand: type, message and the first frames of our code.</summary>
     private string Thrown() => string.Join("\n", _lastThrown.Select(e =>
-        $"{e.GetType().Name}: {e.Message}\n" + string.Join("\n", (e.StackTrace ?? "").Split('\n').Where(l => l.Contains("AutogradService")).Take(4))));
+        $"{e.GetType().Name}: {e.Message}\n" + string.Join("\n", (e.StackTrace ?? "(no stack trace)").Split('\n').Take(8))));
 
     private void Report(SortedDictionary<string, int> known)
     {

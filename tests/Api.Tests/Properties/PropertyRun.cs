@@ -21,7 +21,7 @@ public static class PropertyRun
         var only = Environment.GetEnvironmentVariable("AUTOGRAD_PROPERTY_SEED");
         var pcg = string.IsNullOrEmpty(only) ? new PCG(1, seed) : PCG.Parse(only);
         int count = string.IsNullOrEmpty(only) ? iterations : 1;
-        var failures = new Dictionary<string, (int Case, string Seed, string Shown, int Count)>(StringComparer.Ordinal);
+        var failures = new Dictionary<string, (int Case, string Seed, string Shown, string Message, int Count)>(StringComparer.Ordinal);
         for (int i = 0; i < count; i++)
         {
             ulong state = pcg.State;
@@ -32,7 +32,8 @@ public static class PropertyRun
             }
             catch (Exception e)
             {
-                var key = e.Message.Split('\n')[0];
+                // Failures differ by their first line, less the per-request trace id.
+                var key = System.Text.RegularExpressions.Regex.Replace(e.Message.Split('\n')[0], "\"trace_id\":\"[^\"]*\"", "");
                 if (key.Length > 300) key = key[..300];
                 if (failures.TryGetValue(key, out var seen))
                 {
@@ -41,11 +42,12 @@ public static class PropertyRun
                 }
                 var shown = print(value);
                 if (shown.Length > 2000) shown = shown[..2000] + "...";
-                failures[key] = (i, pcg.ToString(state), shown, 1);
+                var message = e.Message.Length > 3000 ? e.Message[..3000] + "..." : e.Message;
+                failures[key] = (i, pcg.ToString(state), shown, message, 1);
             }
         }
         if (failures.Count == 0) return;
         throw new Xunit.Sdk.XunitException($"{failures.Values.Sum(f => f.Count)} of {count} cases failed, {failures.Count} distinct:\n" + string.Join("\n\n",
-            failures.Select(f => $"[{f.Value.Count}x] case {f.Value.Case}, run alone with AUTOGRAD_PROPERTY_SEED={f.Value.Seed}\n{f.Key}\n{f.Value.Shown}")));
+            failures.Select(f => $"[{f.Value.Count}x] case {f.Value.Case}, run alone with AUTOGRAD_PROPERTY_SEED={f.Value.Seed}\n{f.Value.Message}\n{f.Value.Shown}")));
     }
 }
