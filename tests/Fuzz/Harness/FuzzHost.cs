@@ -117,8 +117,19 @@ public sealed class FuzzHost
         return string.Join("; ", done);
     }
 
+    /// <summary>Shapes for inputs of any rank (program inputs), picked by name: scalars and empty tensors reach kernels' edges.</summary>
+    private static readonly int[][] AnyRank = [[3], [], [2, 3], [3], [0], [2, 1, 3]];
+
+    /// <summary>FNV-1a: the same in every process (string.GetHashCode is not), so an input replays as it ran.</summary>
+    private static uint StableHash(string s)
+    {
+        uint h = 2166136261;
+        foreach (char c in s) h = (h ^ c) * 16777619;
+        return h;
+    }
+
     /// <summary>
-    /// A tensor for each parameter: its declared dtype and dims (any size = 2, any rank = a vector of 3), small mixed
+    /// A tensor for each parameter: its declared dtype and dims (any size = 2, any rank = a shape picked by name), small mixed
     /// values including zero and negatives. Parameters too large to fill are left out (the run then reports them missing).
     /// </summary>
     public static Dictionary<string, HostTensor> SyntheticInputs(Graph graph)
@@ -126,7 +137,7 @@ public sealed class FuzzHost
         var inputs = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
         foreach (var p in graph.Inputs)
         {
-            int[] dims = p.Shape is null ? [3] : p.Shape.Select(d => d < 0 ? 2 : d).ToArray();
+            int[] dims = p.Shape is null ? AnyRank[StableHash(p.Name) % AnyRank.Length] : p.Shape.Select(d => d < 0 ? 2 : d).ToArray();
             long count = 1;
             foreach (var d in dims) count = d == 0 ? 0 : Math.Min(count * d, MaxSyntheticElements + 1);
             if (count > MaxSyntheticElements || dims.Length > Shape.MaxRank) continue;
