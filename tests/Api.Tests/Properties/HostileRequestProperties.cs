@@ -55,6 +55,7 @@ public sealed class HostileRequestProperties(PropertyService service, ITestOutpu
         .. FuzzFiles.Paths("corpus", "session-json").Select(f => new RestBase("session", File.ReadAllText(f))),
         .. FuzzFiles.Paths("corpus", "graph-json").Select(f => new RestBase("model", $"{{\"graph\": {File.ReadAllText(f)}}}")),
         new RestBase("model", """{"program": "t = dot(x, x)\ny = 2 * t"}"""),
+        new RestBase("open-session", """{"gradient_mode": "overwrite", "memory_bytes": 1048576, "idle_timeout_ms": 60000, "strict_scalar_seed": true}"""),
         new RestBase("inspect", """{"program": "t = dot(x, x)\ny = 2 * t", "inputs": {"x": {"dtype": "float32", "shape": [4]}}}"""),
         new RestBase("inspect", "{\"graph\": " + File.ReadAllText(FuzzFiles.Paths("corpus", "graph-json").First(f => f.Contains("c5"))) + ", \"inputs\": {\"a\": [1, 2, 3]}}"),
     ]);
@@ -177,6 +178,12 @@ public sealed class HostileRequestProperties(PropertyService service, ITestOutpu
             }
             case "inspect":
                 return await Raw(HttpMethod.Post, "/v1/inspect", body);
+            case "open-session":
+            {
+                var reply = await Raw(HttpMethod.Post, "/v1/sessions", body);
+                if (reply.Status == HttpStatusCode.Created) await _client.Delete($"/v1/sessions/{reply.Str("id")}");
+                return reply;
+            }
             default:
                 return await Raw(HttpMethod.Post, $"/v1/{Transforms[c.Transform]}", body);
         }

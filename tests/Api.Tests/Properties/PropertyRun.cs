@@ -32,8 +32,8 @@ public static class PropertyRun
             }
             catch (Exception e)
             {
-                // Failures differ by their first line, less the per-request trace id.
-                var key = System.Text.RegularExpressions.Regex.Replace(e.Message.Split('\n')[0], "\"trace_id\":\"[^\"]*\"", "");
+                // Failures differ by their first two lines (the answer, and what the service threw), less the trace id.
+                var key = System.Text.RegularExpressions.Regex.Replace(string.Join("\n", e.Message.Split('\n').Take(2)), "\"trace_id\":\"[^\"]*\"", "");
                 if (key.Length > 300) key = key[..300];
                 if (failures.TryGetValue(key, out var seen))
                 {

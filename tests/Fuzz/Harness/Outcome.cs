@@ -133,6 +133,8 @@ public static class KnownIssues
             e => e is AutogradService.Engine.EngineException ee && ee.Detail.Contains("Arithmetic operation resulted in an overflow", StringComparison.Ordinal)),
         ("model-put-binding: PUT /v1/models/{name} reads 'program' with GetString and the body with TryGetProperty, unchecked (ModelEndpoints.PutAsync)",
             e => e is InvalidOperationException && Thrown(e, "AutogradService.Api.Rest.ModelEndpoints")),
+        ("session-open-binding: POST /v1/sessions reads its options with GetString/GetInt64/GetBoolean, unchecked (SessionEndpoints.OpenAsync)",
+            e => e is InvalidOperationException or FormatException && Thrown(e, "AutogradService.Api.Rest.SessionEndpoints.OpenAsync")),
         ("derivative-without-differentiable-input: jacobian/hessian with no differentiable input index past an empty list",
             e => e is IndexOutOfRangeException or ArgumentOutOfRangeException && Thrown(e, "AutogradService.Engine.Autodiff.Derivatives")),
     ];
