@@ -56,9 +56,13 @@ set -e
 # zero wrong answers, zero unexpected codes, flat memory). Each extra run sets status=1 on failure.
 load="not run"
 if bash bench/load.sh --ci; then load=passed; else load=FAILED; status=1; fi
+# The short fuzzing run (tests/Fuzz/run.sh --ci: AFL++ through SharpFuzz on every decoder, fixed seed, a few minutes;
+# installs afl++ when missing; fails on any crash).
+fuzz="not run"
+if bash tests/Fuzz/run.sh --ci; then fuzz=passed; else fuzz=FAILED; status=1; fi
 
 sum() { grep -oE "$1: +[0-9]+" "$log" | awk '{ n += $2 } END { print n + 0 }'; }
-echo "load: $load"
+echo "load: $load; fuzz: $fuzz"
 echo "tests: $(sum Passed) passed, $(sum Failed) failed, $(sum Skipped) skipped"
 rm -f "$log"
 exit "$status"
