@@ -22,6 +22,9 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
     /// <summary>Program text (and asked-for outputs) to its parsed graph: only programs that passed every limit, bounded in bytes.</summary>
     private readonly WeightedLruCache<Graph> _programs = new(capacity: 1024, maxWeight: options.Value.ProgramCacheBytes);
 
+    /// <summary>Parsed programs kept: program text (and asked-for outputs) to graph, weighed in estimated bytes.</summary>
+    public WeightedLruCache<Graph> Programs => _programs;
+
     public PlanCache Plans { get; } = new(capacity: 512, maxBytes: options.Value.PlanCacheBytes);
 
     public async Task<TransformResult> RunAsync(TransformRequest request, CancellationToken cancellation)
