@@ -82,7 +82,7 @@ public static class ProtoMapping
         foreach (var d in t.Shape.Dims) p.Shape.Add(d);
         if (!typed)
         {
-            p.Raw = ByteString.CopyFrom(TensorJson.ToRaw(t));
+            p.Raw = ByteString.CopyFrom(TensorJson.RawBytes(t));
             return p;
         }
         switch (t.Data)

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Buffers.Text;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using AutogradService.Engine;
@@ -103,16 +105,7 @@ public static class TensorJson
         {
             if (b64.ValueKind != JsonValueKind.String) throw Bad(name, $"b64 must be a string, got {JsonFields.Describe(b64)}");
             var sh = shape ?? throw Bad(name, "a b64 tensor needs a shape");
-            byte[] bytes;
-            try
-            {
-                bytes = Convert.FromBase64String(b64.GetString()!);
-            }
-            catch (FormatException)
-            {
-                throw Bad(name, "b64 is not valid base64");
-            }
-            return FromBytes(dtype, sh, bytes, name);
+            return FromBase64(dtype, sh, b64, name);
         }
         if (JsonFields.Get(json, "data") is not { } data) throw Bad(name, "a tensor object needs data or b64");
         if (data.ValueKind != JsonValueKind.Array)
@@ -186,6 +179,48 @@ public static class TensorJson
         throw Bad(name, $"expected a number, got {e.ValueKind.ToString().ToLowerInvariant()}");
     }
 
+    /// <summary>
+    /// Decodes b64 once, from the request's own UTF-8 bytes straight into the tensor's array: no string, no
+    /// intermediate byte array. A string holding JSON escapes (a client that writes "\/") takes the general path.
+    /// </summary>
+    private static HostTensor FromBase64(DType dtype, Shape shape, JsonElement b64, string name)
+    {
+        long expected = shape.ElementCount * dtype.SizeOf(); // exact: shapes are held to Shape.MaxElements
+        var raw = JsonMarshal.GetRawUtf8Value(b64);
+        raw = raw[1..^1]; // the string token's quotes
+        if (dtype == DType.Bool || raw.IndexOf((byte)'\\') >= 0)
+        {
+            byte[] bytes;
+            try
+            {
+                bytes = b64.GetBytesFromBase64();
+            }
+            catch (FormatException)
+            {
+                throw Bad(name, "b64 is not valid base64");
+            }
+            return FromBytes(dtype, shape, bytes, name);
+        }
+        // Sized before anything is allocated: a short string cannot claim a large tensor.
+        long encoded = (expected + 2) / 3 * 4;
+        if (raw.Length != encoded)
+            throw Bad(name, $"b64 holds {raw.Length} base64 characters; shape {shape} of {dtype.WireName()} needs {encoded} ({expected} bytes)");
+        Array data = dtype switch
+        {
+            DType.Float32 => new float[shape.ElementCount],
+            DType.Float64 => new double[shape.ElementCount],
+            _ => new long[shape.ElementCount],
+        };
+        var destination = MemoryMarshal.CreateSpan(ref MemoryMarshal.GetArrayDataReference(data), (int)expected);
+        var status = Base64.DecodeFromUtf8(raw, destination, out int consumed, out int written);
+        if (status == OperationStatus.InvalidData)
+            throw Bad(name, "b64 is not valid base64");
+        if (status != OperationStatus.Done || consumed != raw.Length || written != expected)
+            throw Bad(name, $"b64 is not base64 that decodes to the {expected} bytes of shape {shape} of {dtype.WireName()}");
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("big-endian hosts are not supported");
+        return new HostTensor(dtype, shape, data);
+    }
+
     private static HostTensor FromBytes(DType dtype, Shape shape, byte[] bytes, string name)
     {
         long expected = shape.ElementCount * dtype.SizeOf(); // exact: shapes are held to Shape.MaxElements
@@ -215,12 +250,15 @@ public static class TensorJson
         return r;
     }
 
-    /// <summary>A tensor's little-endian bytes.</summary>
-    public static byte[] ToRaw(HostTensor t) => t.Data switch
+    /// <summary>A tensor's little-endian bytes, copied.</summary>
+    public static byte[] ToRaw(HostTensor t) => RawBytes(t).ToArray();
+
+    /// <summary>A tensor's little-endian bytes: a view of its array, no copy (bools, held as .NET bools, become 0/1 bytes).</summary>
+    public static ReadOnlySpan<byte> RawBytes(HostTensor t) => t.Data switch
     {
-        float[] f => MemoryMarshal.AsBytes(f.AsSpan()).ToArray(),
-        double[] d => MemoryMarshal.AsBytes(d.AsSpan()).ToArray(),
-        long[] l => MemoryMarshal.AsBytes(l.AsSpan()).ToArray(),
+        float[] f => MemoryMarshal.AsBytes(f.AsSpan()),
+        double[] d => MemoryMarshal.AsBytes(d.AsSpan()),
+        long[] l => MemoryMarshal.AsBytes(l.AsSpan()),
         bool[] b => Array.ConvertAll(b, v => v ? (byte)1 : (byte)0),
         _ => throw new InvalidOperationException(),
     };
@@ -235,7 +273,7 @@ public static class TensorJson
         w.WriteEndArray();
         if (base64)
         {
-            w.WriteBase64String("b64", ToRaw(t));
+            w.WriteBase64String("b64", RawBytes(t));
         }
         else
         {
