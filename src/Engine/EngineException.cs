@@ -114,6 +114,9 @@ public sealed class EngineException : Exception
 
     public static EngineException InvalidArgument(string message) => new(ErrorCodes.InvalidArgument, message);
 
+    /// <summary>Client text quoted in a message, cut to <paramref name="max"/> characters: an error never echoes a whole hostile input.</summary>
+    public static string Clip(string s, int max = 40) => s.Length <= max ? s : s[..max] + "...";
+
     /// <summary>Anomaly mode's finding: <paramref name="pass"/> is forward or backward; the value is "NaN" or "Infinity".</summary>
     public static EngineException Anomaly(string op, string pass, string value, long index, string? node)
     {

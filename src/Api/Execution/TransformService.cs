@@ -122,7 +122,7 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
             case "gpu" or "cuda":
                 throw new ServiceException(ErrorCatalog.DeviceUnavailable, "this server has no GPU; use device \"cpu\" or \"auto\"");
             default:
-                throw Json.JsonFields.Invalid("device", $"must be cpu, gpu or auto, got '{(request.Device.Length <= 40 ? request.Device : request.Device[..40] + "...")}'");
+                throw Json.JsonFields.Invalid("device", $"must be cpu, gpu or auto, got '{EngineException.Clip(request.Device)}'");
         }
         foreach (var (name, t) in request.Inputs)
         {

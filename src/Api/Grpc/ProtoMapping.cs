@@ -62,7 +62,7 @@ public static class ProtoMapping
         }
         catch (EngineException e) when (e.Input is null)
         {
-            var shown = name.Length <= 40 ? name : name[..40] + "...";
+            var shown = Clip(name);
             throw EngineException.InvalidTensor($"tensor '{shown}': {e.Detail}", shown);
         }
     }
@@ -161,7 +161,7 @@ public static class ProtoMapping
         return AttrValue.Graph(ToEngine(g, guard));
     }
 
-    private static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "...";
+    private static string Clip(string s) => EngineException.Clip(s);
 
     public static Dictionary<string, HostTensor> ToEngine(IDictionary<string, ProtoTensor> tensors, long maxElements) =>
         tensors.ToDictionary(kv => kv.Key, kv => ToEngine(kv.Value, kv.Key, maxElements));

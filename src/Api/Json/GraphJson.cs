@@ -285,7 +285,7 @@ public static class GraphJson
     private static string RequiredString(JsonElement e, string property, string what) =>
         JsonFields.Get(e, property) is { ValueKind: JsonValueKind.String } v ? v.GetString()! : throw Invalid($"{what} needs a string '{property}'");
 
-    private static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "...";
+    private static string Clip(string s) => EngineException.Clip(s);
 
     private static EngineException Invalid(string message) => EngineException.InvalidGraph(message);
 }

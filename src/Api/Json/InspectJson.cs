@@ -14,7 +14,7 @@ public static class InspectJson
         if (json.ValueKind == JsonValueKind.Object && !json.TryGetProperty("data", out _) && !json.TryGetProperty("b64", out _))
         {
             // Just {dtype, shape}: the shape is checked like any tensor's, though no data will be allocated.
-            var path = $"inputs.{(name.Length <= 40 ? name : name[..40] + "...")}";
+            var path = $"inputs.{Engine.EngineException.Clip(name)}";
             JsonFields.ExpectObject(json, path, TypeFields);
             var dtype = JsonFields.String(json, "dtype", path) is { } d ? DTypes.Parse(d) : DType.Float32;
             var dims = new List<long>();

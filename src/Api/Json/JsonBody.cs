@@ -24,7 +24,7 @@ public sealed class JsonBody : IDisposable
     {
         if (!request.HasJsonContentType())
             throw new ServiceException(ErrorCatalog.UnsupportedMediaType,
-                $"the body must be JSON (content-type: application/json), got {(request.ContentType is { Length: > 0 } t ? $"'{(t.Length <= 60 ? t : t[..60] + "...")}'" : "no content type")}");
+                $"the body must be JSON (content-type: application/json), got {(request.ContentType is { Length: > 0 } t ? $"'{Engine.EngineException.Clip(t, 60)}'" : "no content type")}");
         var reader = request.BodyReader;
         while (true)
         {

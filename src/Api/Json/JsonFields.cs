@@ -18,7 +18,7 @@ public static class JsonFields
 
     public static EngineException Invalid(string path, string message)
     {
-        path = path.Length <= 120 ? path : path[..120] + "...";
+        path = EngineException.Clip(path, 120);
         var e = EngineException.InvalidArgument($"'{path}' {message}");
         e.Facts["field"] = path;
         return e;
@@ -120,5 +120,5 @@ public static class JsonFields
 
     public static string Join(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
 
-    private static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "...";
+    private static string Clip(string s) => EngineException.Clip(s);
 }

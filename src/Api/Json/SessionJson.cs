@@ -102,5 +102,5 @@ public static class SessionJson
             ? TensorJson.Read(v, property, maxElements)
             : throw EngineException.InvalidArgument($"the command needs a tensor '{property}'");
 
-    private static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "...";
+    private static string Clip(string s) => EngineException.Clip(s);
 }

@@ -130,7 +130,7 @@ public static class TensorJson
         _ => CheckedInt(Number(e, name), name), // 3.0 or 1e3: whole numbers written as decimals
     };
 
-    private static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "...";
+    private static string Clip(string s) => EngineException.Clip(s);
 
     private static HostTensor WithShape(HostTensor t, Shape shape) => new(t.DType, shape, t.Data);
 

@@ -97,7 +97,7 @@ public static class TransformJson
     /// <summary>A list of names (a string or an array of strings), or null when absent.</summary>
     public static List<string>? Strings(JsonElement body, string property) => JsonFields.Names(body, property, "");
 
-    private static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "...";
+    private static string Clip(string s) => EngineException.Clip(s);
 
     public static void WriteResult(Utf8JsonWriter w, TransformResult r, bool base64)
     {

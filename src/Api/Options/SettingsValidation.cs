@@ -44,7 +44,7 @@ public static class SettingsValidation
         private static string Show(object? value) => value switch
         {
             null => "nothing",
-            string s => $"'{(s.Length <= 60 ? s : s[..60] + "...")}'",
+            string s => $"'{Engine.EngineException.Clip(s, 60)}'",
             IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
             _ => value.ToString() ?? "",
         };

@@ -57,7 +57,7 @@ public static class SessionEndpoints
     {
         null or "" or "accumulate" => GradientMode.Accumulate,
         "overwrite" => GradientMode.Overwrite,
-        _ => throw JsonFields.Invalid("gradient_mode", $"must be accumulate or overwrite, got '{(mode.Length <= 40 ? mode : mode[..40] + "...")}'"),
+        _ => throw JsonFields.Invalid("gradient_mode", $"must be accumulate or overwrite, got '{EngineException.Clip(mode)}'"),
     };
 
     private static async Task RunAsync(string id, HttpContext http, Caller caller, SessionStore store, EngineGate gate, IOptions<LimitsOptions> limits,

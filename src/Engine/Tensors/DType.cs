@@ -46,7 +46,7 @@ public static class DTypes
 
     public static DType Parse(string name) =>
         TryParse(name, out var dtype) ? dtype
-            : throw EngineException.InvalidTensor($"unknown dtype '{(name.Length <= 40 ? name : name[..40] + "...")}' (expected float32, float64, int64 or bool)");
+            : throw EngineException.InvalidTensor($"unknown dtype '{EngineException.Clip(name)}' (expected float32, float64, int64 or bool)");
 
     /// <summary>The wider of two dtypes in the order bool &lt; int64 &lt; float32 &lt; float64.</summary>
     public static DType Promote(DType a, DType b) => Rank(a) >= Rank(b) ? a : b;
