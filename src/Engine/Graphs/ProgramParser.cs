@@ -46,6 +46,7 @@ public sealed class ProgramParser
     private readonly Block _root = new(null, BlockKind.Root, "the program", 0);
     private int _temp;
     private int _depth;
+    private int _line = 1; // the statement being parsed, recorded on its nodes
     private bool _function;
 
     private ProgramParser(string text, OpRegistry registry, GraphLimits limits)
@@ -238,6 +239,7 @@ public sealed class ProgramParser
             if (returned is not null) throw Error(t, "'return' must be the function's last statement");
             if (IsKeyword(t, "return"))
             {
+                _line = t.Line;
                 Next();
                 returned = ParseReturn();
                 continue;
@@ -289,6 +291,7 @@ public sealed class ProgramParser
     private void ParseStatement(Block block)
     {
         var t = Peek();
+        _line = t.Line;
         if (t.Kind == TokenKind.Identifier)
         {
             switch (t.Text)
@@ -381,7 +384,7 @@ public sealed class ProgramParser
         }
         if (!copyVariables) return value.Name!;
         _guard.Node();
-        block.Nodes.Add(new PendingNode("identity", [value.Name!], [name]));
+        block.Nodes.Add(new PendingNode("identity", [value.Name!], [name]) { Line = _line });
         return name;
     }
 
@@ -417,6 +420,7 @@ public sealed class ProgramParser
         _guard.Node();
         block.Nodes.Add(new PendingNode(ControlFlow.While, initial, outputs, $"while@{at.Line}")
         {
+            Line = at.Line,
             Subgraphs = { ["cond"] = (cond, [condOut]), ["body"] = (body, carried.Select(v => body.Bindings[v]).ToList()) },
         });
         for (int i = 0; i < carried.Count; i++) Assign(block, carried[i], outputs[i]);
@@ -466,6 +470,7 @@ public sealed class ProgramParser
         _guard.Node();
         block.Nodes.Add(new PendingNode(ControlFlow.If, [condition], outputs, $"if@{at.Line}")
         {
+            Line = at.Line,
             Subgraphs =
             {
                 ["then"] = (then, yielded.Select(v => Out(then, v)).ToList()),
@@ -845,7 +850,7 @@ public sealed class ProgramParser
         var output = Fresh(op);
         // A bool literal has no literal form in node inputs: it becomes a constant.
         var inputs = args.Select(a => a.Bool is not null ? Materialized(block, a, "flag") : a.AsInput).ToList();
-        var node = new PendingNode(op, inputs, [output]) { Attrs = attrs.Count == 0 ? null : attrs };
+        var node = new PendingNode(op, inputs, [output]) { Attrs = attrs.Count == 0 ? null : attrs, Line = _line };
         block.Nodes.Add(node);
         return new Operand(output, null, node);
     }
@@ -861,7 +866,7 @@ public sealed class ProgramParser
             Attributes? attrs = n.Attrs;
             foreach (var (attr, (sub, subOutputs)) in n.Subgraphs)
                 attrs = (attrs ?? Attributes.Empty).With(attr, AttrValue.Graph(Materialize(sub, subOutputs)));
-            nodes.Add(new Node(n.Op, n.Inputs.Select(Final).ToArray(), n.Outputs.Select(Final).ToArray(), attrs, n.Name));
+            nodes.Add(new Node(n.Op, n.Inputs.Select(Final).ToArray(), n.Outputs.Select(Final).ToArray(), attrs, n.Name) { Line = n.Line });
         }
         var constants = block.Constants.Count == 0 ? null : block.Constants.ToDictionary(kv => Final(kv.Key), kv => kv.Value, StringComparer.Ordinal);
         return new Graph(parameters, nodes, outputs.Select(Final).ToArray(), constants);
@@ -910,6 +915,7 @@ public sealed class ProgramParser
         public string[] Outputs { get; } = outputs;
         public string? Name { get; } = name;
         public Attributes? Attrs { get; init; }
+        public int? Line { get; init; }
         public Dictionary<string, (Block Block, List<string> Outputs)> Subgraphs { get; } = new(StringComparer.Ordinal);
     }
 }

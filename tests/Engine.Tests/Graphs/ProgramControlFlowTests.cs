@@ -1,75 +1,20 @@
 using AutogradService.Engine.Autodiff;
 using AutogradService.Engine.Graphs;
 using AutogradService.Engine.Tensors;
+using AutogradService.Tests.Shared;
 using static AutogradService.Engine.Tests.Graphs.GraphTestKit;
 
 namespace AutogradService.Engine.Tests.Graphs;
 
 /// <summary>
-/// The program language's control flow, functions and framework spellings. The chapter's four <c>f(a)</c> cells
-/// (seed, "control flow" section: MXNet, PyTorch, TensorFlow, JAX) are here character for character.
+/// The program language's control flow, functions and framework spellings, starting from the chapter's four
+/// <c>f(a)</c> cells (<see cref="SeedCells"/>).
 /// </summary>
 public class ProgramControlFlowTests
 {
-    public const string MxNetCell = """
-        def f(a):
-            b = a * 2
-            while np.linalg.norm(b) < 1000:
-                b = b * 2
-            if b.sum() > 0:
-                c = b
-            else:
-                c = 100 * b
-            return c
-        """;
+    private const string PyTorchCell = SeedCells.PyTorch;
 
-    public const string PyTorchCell = """
-        def f(a):
-            b = a * 2
-            while b.norm() < 1000:
-                b = b * 2
-            if b.sum() > 0:
-                c = b
-            else:
-                c = 100 * b
-            return c
-        """;
-
-    public const string TensorFlowCell = """
-        def f(a):
-            b = a * 2
-            while tf.norm(b) < 1000:
-                b = b * 2
-            if tf.reduce_sum(b) > 0:
-                c = b
-            else:
-                c = 100 * b
-            return c
-        """;
-
-    public const string JaxCell = """
-        def f(a):
-            b = a * 2
-            while jnp.linalg.norm(b) < 1000:
-                b = b * 2
-            if b.sum() > 0:
-                c = b
-            else:
-                c = 100 * b
-            return c
-        """;
-
-    public static TheoryData<string, double, double, double> SeedCells()
-    {
-        var data = new TheoryData<string, double, double, double>();
-        foreach (var cell in new[] { MxNetCell, PyTorchCell, TensorFlowCell, JaxCell })
-        {
-            data.Add(cell, 0.5, 1024, 2048);
-            data.Add(cell, -0.3, -122880.0078, 409600);
-            data.Add(cell, 1.7, 1740.8, 1024);
-        }
-        return data;
-    }
+    public static TheoryData<string, double, double, double> Cells() => SeedCells.WithCases();
 
     private static GradientResult Gradient(ExecutionScope scope, string program, params (string Name, Tensor Value)[] inputs)
     {
@@ -93,7 +38,7 @@ public class ProgramControlFlowTests
     }
 
     [Theory]
-    [MemberData(nameof(SeedCells))]
+    [MemberData(nameof(Cells))]
     public void C5_TheSeedCellsRunVerbatim(string cell, double a, double c, double grad)
     {
         using var scope = new ExecutionScope();
@@ -387,5 +332,20 @@ public class ProgramControlFlowTests
         }
         Assert.Equal(4.0, Eval(Nested(GraphLimits.MaxSubgraphDepth), ("a", [2.0]))[0]);
         Assert.Contains("nested more than 16 deep", SyntaxError(Nested(GraphLimits.MaxSubgraphDepth + 1)).Message);
+    }
+
+    [Fact]
+    public void AShapeErrorNamesTheVariableAndTheProgramLine()
+    {
+        var g = ProgramParser.Parse("def f(a, b):\n    s = a.sum()\n    c = a @ b\n    return c + s");
+        var types = new Dictionary<string, TensorType>
+        {
+            ["a"] = new(new Shape(3), DType.Float32), ["b"] = new(new Shape(4), DType.Float32),
+        };
+        var e = Assert.Throws<EngineException>(() => Plan.Build(g, types));
+        Assert.Equal(ErrorCodes.ShapeMismatch, e.Code);
+        Assert.Equal("c", e.Node);
+        Assert.Equal(3, e.Facts["line"]);
+        Assert.Contains("at program line 3", e.Message);
     }
 }
