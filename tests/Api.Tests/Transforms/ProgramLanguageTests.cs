@@ -67,4 +67,24 @@ public sealed class ProgramLanguageTests(DefaultService service) : IClassFixture
         Assert.Contains("line 2, column 11: name 'b' is not defined", detail);
         Assert.Contains("    while b.norm() < 1000:\n            ^", detail);
     }
+
+    [Fact]
+    public async Task InputsAProgramDoesNotRead_AreAccepted_WithZeroGradient_UnlessStrict()
+    {
+        var r = (await _rest.Post("/v1/gradient", new { program = "y = 2 * x", inputs = new { x = 3, unused = new[] { 1, 2 } } })).Ok();
+        Assert.Equal(2.0, One(r.Body.At("gradients", "x")));
+        Assert.Equal([0.0, 0], Values(r.Body.At("gradients", "unused")));
+
+        var strict = await _rest.Post("/v1/gradient", new { program = "y = 2 * x", inputs = new { x = 3, unused = 1 }, strict_inputs = true });
+        Assert.Contains("no input 'unused'", strict.Problem(400, "invalid_argument").Body.GetProperty("detail").GetString());
+
+        var request = new GradientRequest { Computation = new Computation { Program = "def f(x):\n    return 2 * x" } };
+        request.Inputs["x"] = F32Scalar(3);
+        request.Inputs["unused"] = F32Scalar(1);
+        var g = await _grpc.GradientAsync(request);
+        Assert.Equal(0.0, One(g.Gradients["unused"]));
+        request.Computation.StrictInputs = true;
+        var e = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(async () => await _grpc.GradientAsync(request));
+        Assert.Equal(global::Grpc.Core.StatusCode.InvalidArgument, e.StatusCode);
+    }
 }
