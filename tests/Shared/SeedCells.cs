@@ -57,16 +57,14 @@ public static class SeedCells
 
     public static readonly string[] All = [MxNet, PyTorch, TensorFlow, Jax];
 
-    /// <summary>Each cell with C5's three scalar cases: a, c = f(a), and dc/da (= c / a).</summary>
-    public static TheoryData<string, double, double, double> WithCases()
+    /// <summary>Each cell with C5's three scalar cases: a, c = f(a), and dc/da (= c / a), as test rows.</summary>
+    public static IEnumerable<object[]> WithCases()
     {
-        var data = new TheoryData<string, double, double, double>();
         foreach (var cell in All)
         {
-            data.Add(cell, 0.5, 1024, 2048);
-            data.Add(cell, -0.3, -122880.0078, 409600);
-            data.Add(cell, 1.7, 1740.8, 1024);
+            yield return [cell, 0.5, 1024.0, 2048.0];
+            yield return [cell, -0.3, -122880.0078, 409600.0];
+            yield return [cell, 1.7, 1740.8, 1024.0];
         }
-        return data;
     }
 }

@@ -15,7 +15,7 @@ public sealed class ProgramLanguageTests(DefaultService service) : IClassFixture
     private readonly HttpClient _rest = service.CreateClient();
     private readonly Autodiff.AutodiffClient _grpc = service.Autodiff;
 
-    public static TheoryData<string, double, double, double> Cells() => SeedCells.WithCases();
+    public static IEnumerable<object[]> Cells() => SeedCells.WithCases();
 
     [Theory]
     [MemberData(nameof(Cells))]

@@ -14,7 +14,7 @@ public class ProgramControlFlowTests
 {
     private const string PyTorchCell = SeedCells.PyTorch;
 
-    public static TheoryData<string, double, double, double> Cells() => SeedCells.WithCases();
+    public static IEnumerable<object[]> Cells() => SeedCells.WithCases();
 
     private static GradientResult Gradient(ExecutionScope scope, string program, params (string Name, Tensor Value)[] inputs)
     {
