@@ -43,6 +43,7 @@ public sealed class ProgramParser
     // enclosing value they stand for) and each variable's final top-level value (to the variable's own name).
     private readonly Dictionary<string, string> _renames = new(StringComparer.Ordinal);
     private readonly List<Parameter> _inputs = [];
+    private readonly HashSet<string> _inputNames = new(StringComparer.Ordinal);
     private readonly Block _root = new(null, BlockKind.Root, "the program", 0);
     private int _temp;
     private int _depth;
@@ -89,7 +90,7 @@ public sealed class ProgramParser
         foreach (var name in _root.Assigned)
         {
             var value = _root.Bindings[name];
-            if (value != name && !_inputs.Exists(p => p.Name == name)) _renames[value] = name;
+            if (value != name && !_inputNames.Contains(name)) _renames[value] = name;
         }
         var outputs = asked is { Count: > 0 } ? asked.Select(o => _root.Bindings.GetValueOrDefault(o, o)).ToArray() : results;
         var graph = Materialize(_root, outputs, _inputs);
@@ -214,7 +215,7 @@ public sealed class ProgramParser
             var p = Next();
             if (p.Kind != TokenKind.Identifier || ProgramNames.Keywords.Contains(p.Text))
                 throw Error(p, $"expected a parameter name, found {p.Describe()}");
-            if (_inputs.Exists(i => i.Name == p.Text)) throw Error(p, $"parameter '{p.Text}' is named twice");
+            if (!_inputNames.Add(p.Text)) throw Error(p, $"parameter '{p.Text}' is named twice");
             _guard.Name(p.Text);
             _inputs.Add(new Parameter(p.Text) { AnyDType = true });
             _root.Bindings[p.Text] = p.Text;
@@ -434,8 +435,9 @@ public sealed class ProgramParser
     {
         var parameters = new List<string>();
         foreach (var v in carried) parameters.Add(loop.Imports.TryGetValue(v, out var p) ? p : Fresh(v));
+        var isCarried = carried.ToHashSet(StringComparer.Ordinal);
         foreach (var (v, p) in loop.Imports)
-            if (!carried.Contains(v)) _renames[p] = loop.ImportSources[p];
+            if (!isCarried.Contains(v)) _renames[p] = loop.ImportSources[p];
         loop.Params.Clear();
         loop.Params.AddRange(parameters);
     }
@@ -529,6 +531,7 @@ public sealed class ProgramParser
             if (_function)
                 throw Error(at, $"name '{variable}' is not defined{ProgramNames.Suggest(variable, _root.Bindings.Keys)}");
             _guard.Name(variable);
+            _inputNames.Add(variable);
             _inputs.Add(new Parameter(variable) { AnyDType = true });
             block.Bindings[variable] = variable;
             return variable;

@@ -348,4 +348,15 @@ public class ProgramControlFlowTests
         Assert.Equal(3, e.Facts["line"]);
         Assert.Contains("at program line 3", e.Message);
     }
+
+    [Fact]
+    public void ManyParameters_ReadInsideALoop_ParseWithoutQuadraticWork()
+    {
+        // 60,000 parameters, all read in one loop body: name bookkeeping is hashed, so this is one linear pass.
+        var names = Enumerable.Range(0, 60_000).Select(i => $"p{i}").ToArray();
+        var program = $"def f({string.Join(", ", names)}):\n    i = 0\n    while i < 1:\n        i = i + concat({string.Join(", ", names)})\n    return i";
+        var g = ProgramParser.Parse(program);
+        Assert.Equal(60_000, g.Inputs.Count);
+        Assert.Single(g.Nodes.Single(n => n.Op == "while").Inputs); // only i is carried; the parameters are read in place
+    }
 }
