@@ -1,0 +1,125 @@
+// The program editor: a textarea over a highlighted copy of its text, a line-number gutter, and the service's
+// syntax errors marked at their line and column.
+
+/** Python-shaped keywords, for the control-flow syntax (def/while/if) as well as today's straight-line programs. */
+export const KEYWORDS = new Set(['def', 'return', 'while', 'if', 'elif', 'else', 'and', 'or', 'not', 'for', 'in', 'pass', 'break', 'continue']);
+const CONSTANTS = new Set(['true', 'false', 'True', 'False', 'None']);
+
+// One regular expression, one alternative per token class, tried left to right.
+const TOKEN = /(#.*)|("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?)|(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(\*\*|==|!=|<=|>=|[-+*/@<>=%])|([()[\],:])|(\s+)|(.)/g;
+
+const escapeHtml = s => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** Token spans of one line: [{text, kind}], kind being a CSS class ("kw", "op-name", "num", ...) or "" for plain. */
+export function tokenize(line, knownOps) {
+  const out = [];
+  let depth = 0;
+  let m;
+  TOKEN.lastIndex = 0;
+  while ((m = TOKEN.exec(line)) !== null) {
+    const text = m[0];
+    let kind = '';
+    if (m[1] !== undefined) kind = 'comment';
+    else if (m[2] !== undefined) kind = 'str';
+    else if (m[3] !== undefined) kind = 'num';
+    else if (m[4] !== undefined) {
+      const rest = line.slice(TOKEN.lastIndex);
+      if (KEYWORDS.has(text)) kind = 'kw';
+      else if (CONSTANTS.has(text)) kind = 'const';
+      else if (/^\s*\(/.test(rest)) kind = !knownOps || knownOps.has(text) ? 'op-name' : 'unknown-op';
+      else if (depth > 0 && /^\s*=(?!=)/.test(rest)) kind = 'attr';
+      else if (depth === 0 && out.every(t => t.kind === 'ws' || t.kind === 'kw') && /^\s*=(?!=)/.test(rest)) kind = 'target';
+      else kind = 'name';
+    } else if (m[5] !== undefined) kind = 'operator';
+    else if (m[6] !== undefined) {
+      kind = 'punct';
+      if (text === '(' || text === '[') depth++;
+      else if (text === ')' || text === ']') depth = Math.max(0, depth - 1);
+    } else if (m[7] !== undefined) kind = 'ws';
+    out.push({ text, kind });
+  }
+  return out;
+}
+
+/** The highlighted HTML of a whole text: one <span class="line"> per line, error line and column marked. */
+export function highlight(text, knownOps, error) {
+  const lines = text.split('\n');
+  return lines.map((line, i) => {
+    const number = i + 1;
+    const isError = error && error.line === number;
+    let column = 1;
+    const spans = tokenize(line, knownOps).map(t => {
+      const start = column;
+      column += t.text.length;
+      const here = isError && error.column >= start && error.column < column;
+      const classes = [t.kind && t.kind !== 'ws' ? 'tok-' + t.kind : '', here ? 'error-at' : ''].filter(Boolean).join(' ');
+      return classes ? `<span class="${classes}">${escapeHtml(t.text)}</span>` : escapeHtml(t.text);
+    }).join('');
+    // An error past the line's end (e.g. "expected ')'") still gets a visible mark.
+    const tail = isError && error.column >= column ? '<span class="error-at error-eol"> </span>' : '';
+    return `<span class="line${isError ? ' error' : ''}" data-line="${number}">${spans}${tail}</span>`;
+  }).join('\n') + '\n';
+}
+
+export class Editor {
+  constructor({ source, highlight: layer, gutter, root }) {
+    this.source = source;
+    this.layer = layer;
+    this.gutter = gutter;
+    this.root = root;
+    this.knownOps = null;
+    this.error = null;
+    source.addEventListener('input', () => { this.error = null; this.render(); });
+    source.addEventListener('scroll', () => this.syncScroll());
+    source.addEventListener('keydown', e => {
+      // Tab indents (control-flow bodies) instead of leaving the editor.
+      if (e.key === 'Tab' && !e.ctrlKey && !e.altKey && !e.metaKey) {
+        e.preventDefault();
+        const { selectionStart: s, selectionEnd: end, value } = source;
+        source.value = value.slice(0, s) + '    ' + value.slice(end);
+        source.selectionStart = source.selectionEnd = s + 4;
+        this.error = null;
+        this.render();
+      }
+    });
+    this.render();
+  }
+
+  get text() { return this.source.value; }
+
+  set text(value) {
+    this.source.value = value;
+    this.error = null;
+    this.render();
+  }
+
+  setKnownOps(names) {
+    this.knownOps = new Set(names);
+    this.render();
+  }
+
+  /** Marks {line, column} (1-based, as the service reports them), or clears the mark with null. */
+  showError(error) {
+    this.error = error && error.line ? { line: error.line, column: error.column || 1 } : null;
+    this.render();
+  }
+
+  render() {
+    const text = this.source.value;
+    // JSON graphs are not program text: keep them plain rather than mislabel their keys as unknown ops.
+    const isJson = text.trimStart().startsWith('{');
+    this.layer.innerHTML = isJson ? escapeHtml(text) + '\n' : highlight(text, this.knownOps, this.error);
+    const count = text.split('\n').length;
+    this.gutter.innerHTML = Array.from({ length: count }, (_, i) =>
+      `<span class="${this.error && this.error.line === i + 1 ? 'error' : ''}" data-line="${i + 1}">${i + 1}</span>`).join('\n') + '\n';
+    if (this.error) this.root.dataset.errorLine = String(this.error.line);
+    else delete this.root.dataset.errorLine;
+    this.syncScroll();
+  }
+
+  syncScroll() {
+    this.layer.scrollTop = this.source.scrollTop;
+    this.layer.scrollLeft = this.source.scrollLeft;
+    this.gutter.scrollTop = this.source.scrollTop;
+  }
+}
