@@ -154,9 +154,12 @@ function layoutCluster(cluster, graph) {
   let cy = 0, childWidth = 0;
   for (const child of children) {
     layoutCluster(child, graph);
+    // Level with the control node that owns it (the source of the dashed edges into it), below the one before.
+    const inside = new Set(graph.nodes.filter(n => n.cluster === child.id).map(n => n.id));
+    const owner = own.find(n => graph.edges.some(e => e.dashed && e.from === n.id && inside.has(e.to)));
     child.x = contentWidth + (contentWidth ? COL_GAP * 2 : 0);
-    child.y = cy;
-    cy += child.h + COL_GAP;
+    child.y = Math.max(cy, owner ? owner.y : 0);
+    cy = child.y + child.h + COL_GAP;
     childWidth = Math.max(childWidth, child.w);
   }
   if (children.length) width = children[0].x + childWidth;

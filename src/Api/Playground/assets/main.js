@@ -272,7 +272,8 @@ function loadCase(id) {
   state.plot = null;
   state.result = null;
   if (location.hash !== '#' + c.id) history.replaceState(null, '', '#' + c.id);
-  return task(c.plot ? plot : run);
+  // A plotting case also runs its transform, so its numbers show next to the plot.
+  return task(async () => { await run(); if (c.plot) await plot(); });
 }
 
 async function start() {

@@ -66,6 +66,7 @@ export function drawPlot(container, readout, xs, series) {
   }
 
   const legend = el('g', { class: 'legend' }, svg);
+  el('rect', { x: MARGIN.left + 4, y: MARGIN.top + 2, width: 62, height: 8 + series.length * 16, class: 'legend-box' }, legend);
   series.forEach((s, i) => {
     const y = MARGIN.top + 14 + i * 16;
     el('line', { x1: MARGIN.left + 10, x2: MARGIN.left + 30, y1: y - 4, y2: y - 4, class: 'series ' + s.cssClass }, legend);
