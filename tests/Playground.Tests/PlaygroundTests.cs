@@ -1,0 +1,197 @@
+using System.Text.Json;
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+
+namespace AutogradService.Playground.Tests;
+
+/// <summary>
+/// The playground page in a real browser (Debian's Chromium through Playwright) against the real server process:
+/// E4's plot, E5's graph, C5's branch, and a syntax error shown at its line. Numbers are read from the page's own
+/// data (window.playground, data attributes, the results table), never from pixels.
+/// </summary>
+public sealed class PlaygroundTests(BrowserFixture browser, ITestOutputHelper output) : IClassFixture<BrowserFixture>
+{
+    /// <summary>float32 rounding at magnitude ≤ 1: two units in the last place of 1 (2^-23 each).</summary>
+    private const double Float32Rounding = 2.0 / (1 << 23);
+
+    [Fact]
+    public async Task E4_plots_sin_with_a_derivative_from_the_service_equal_to_cos_and_shows_hover_values()
+    {
+        if (!Available()) return;
+        var (page, errors) = await OpenAsync("#E4");
+        await page.WaitForFunctionAsync("() => window.playground.plot !== null && window.playground.plot.x.length === 200");
+
+        var plot = await page.EvaluateAsync<JsonElement>("() => window.playground.plot");
+        var xs = Doubles(plot, "x");
+        var f = Doubles(plot, "f");
+        var df = Doubles(plot, "df");
+        var d2f = Doubles(plot, "d2f");
+        Assert.Equal(200, xs.Length);
+        Assert.Equal((double)(float)(-2 * Math.PI), xs[0]);
+        Assert.Equal((double)(float)(2 * Math.PI), xs[^1]);
+        for (int i = 0; i < xs.Length; i++)
+        {
+            // Each x is a float32 (what the service computed at); the reference is computed in double at that x.
+            Assert.Equal((double)(float)xs[i], xs[i]);
+            Assert.True(Math.Abs(df[i] - Math.Cos(xs[i])) <= Float32Rounding, $"f'({xs[i]}) = {df[i]}, cos = {Math.Cos(xs[i])}");
+            Assert.True(Math.Abs(f[i] - Math.Sin(xs[i])) <= Float32Rounding, $"f({xs[i]}) = {f[i]}, sin = {Math.Sin(xs[i])}");
+            Assert.True(Math.Abs(d2f[i] + Math.Sin(xs[i])) <= Float32Rounding, $"f''({xs[i]}) = {d2f[i]}, -sin = {-Math.Sin(xs[i])}");
+        }
+
+        // Three curves are drawn, and the SVG says how many points they hold.
+        Assert.Equal("200", await page.Locator(".plot-svg").GetAttributeAsync("data-points"));
+        Assert.Equal(3, await page.Locator(".plot-svg path.series").CountAsync());
+
+        // Hovering the middle of the plot reads out the values at the nearest point.
+        var hit = page.Locator(".plot-svg .hit");
+        var box = (await hit.BoundingBoxAsync())!;
+        await hit.HoverAsync(new LocatorHoverOptions { Position = new Position { X = box.Width / 2, Y = box.Height / 3 } });
+        var readout = page.Locator("#plot-readout");
+        await Assertions.Expect(readout).ToContainTextAsync("x = ");
+        int index = int.Parse((await readout.GetAttributeAsync("data-index"))!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(index, 95, 104);
+        Assert.Contains("f′ = ", await readout.TextContentAsync(), StringComparison.Ordinal);
+
+        // The case also ran its gradient at the inputs given: numbers in the results table.
+        await Assertions.Expect(page.Locator("[data-section=gradients] tr[data-name=x] td.tensor")).ToContainTextAsync("-1");
+        output.WriteLine(await browser.ScreenshotAsync(page, "playground.png", copyToDocs: true));
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task E5_draws_the_graph_with_its_op_nodes_and_E6_values_and_adjoints_after_a_gradient()
+    {
+        if (!Available()) return;
+        var (page, errors) = await OpenAsync("#E5");
+        await page.WaitForFunctionAsync("() => window.playground.result !== null && window.playground.graph !== null");
+
+        var ops = await page.Locator(".graph-svg g.node[data-op]").EvaluateAllAsync<string[]>("nodes => nodes.map(n => n.dataset.op)");
+        foreach (var op in new[] { "pow", "log", "sin", "mul", "div", "add" }) Assert.Contains(op, ops);
+        Assert.Equal(6, ops.Length);
+        Assert.Equal(1, await page.Locator(".graph-svg g.node.input[data-name=x]").CountAsync());
+        Assert.Equal(1, await page.Locator(".graph-svg g.node.output[data-name=f]").CountAsync());
+        // Edges go in both directions of the layout (one per value read, plus the literals 2 and 1).
+        Assert.True(await page.Locator(".graph-svg path.edge").CountAsync() >= 9);
+
+        // After the gradient each node shows its value and adjoint (E6's chain-rule terms), in float64.
+        var sin = page.Locator(".graph-svg g.node[data-op=sin]");
+        await Assertions.Expect(sin.Locator("text.type")).ToHaveTextAsync("sin_3: float64[4]");
+        await Assertions.Expect(sin.Locator("text.value")).ToHaveTextAsync("value [0.47943, 0.84147, 0.9093, -0.99749]");
+        await Assertions.Expect(sin.Locator("text.adjoint")).ToHaveTextAsync("adjoint [-1.3863, 0, 1.3863, 0.81093]");
+        await Assertions.Expect(page.Locator(".graph-svg g.node[data-op=add] text.value")).ToHaveTextAsync("value [1.3354, 1, 1.7606, -1.4756]");
+
+        // The full numbers are in the results: E6's f and f'.
+        var graph = await page.EvaluateAsync<JsonElement>("() => window.playground.result");
+        Assert.Equal([1.335375079256127, 1.0, 1.7605538953892688, -1.4755654918281964], Doubles(graph.GetProperty("outputs").GetProperty("f"), "data"));
+        var gradient = Doubles(graph.GetProperty("gradients").GetProperty("x"), "data");
+        double[] expected = [-3.2988856025489586, 0.682941969615793, 0.08239541392249738, 0.9429118052705564];
+        for (int i = 0; i < 4; i++) Assert.Equal(expected[i], gradient[i], 1e-12);
+        output.WriteLine(await browser.ScreenshotAsync(page, "playground-graph.png", copyToDocs: true));
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task C5_runs_the_loop_and_branch_graph_and_highlights_the_branch_taken()
+    {
+        if (!Available()) return;
+        var (page, errors) = await OpenAsync("#C5");
+        await page.WaitForFunctionAsync("() => window.playground.result !== null");
+        await Assertions.Expect(page.Locator("[data-section=outputs] tr[data-name=c] td.tensor")).ToHaveTextAsync("1024");
+        await Assertions.Expect(page.Locator("[data-section=gradients] tr[data-name=a] td.tensor")).ToHaveTextAsync("2048");
+        Assert.Equal(1, await page.Locator(".graph-svg g.node[data-op=while]").CountAsync());
+        await Assertions.Expect(page.Locator(".graph-svg g.cluster.taken")).ToHaveAttributeAsync("data-cluster", "if choose: then");
+        await Assertions.Expect(page.Locator(".graph-svg g.cluster.not-taken")).ToHaveAttributeAsync("data-cluster", "if choose: else");
+
+        // a = -0.3 takes the other branch: c = -122880.0078, dc/da = 409600.
+        await page.Locator("#inputs").FillAsync("{\"a\": -0.3}");
+        await RunAsync(page);
+        await Assertions.Expect(page.Locator("[data-section=gradients] tr[data-name=a] td.tensor")).ToHaveTextAsync("409600");
+        await Assertions.Expect(page.Locator(".graph-svg g.cluster.taken")).ToHaveAttributeAsync("data-cluster", "if choose: else");
+        await browser.ScreenshotAsync(page, "playground-c5.png", copyToDocs: false);
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task A_syntax_error_is_shown_at_its_line_and_column_and_clears_when_the_text_changes()
+    {
+        if (!Available()) return;
+        var (page, errors) = await OpenAsync("#C1");
+        await page.WaitForFunctionAsync("() => window.playground.result !== null");
+
+        await page.Locator("#source").FillAsync("t = dot(x, x)\ny = 2 * * t\nz = y");
+        await RunAsync(page);
+
+        var error = page.Locator("#error");
+        await Assertions.Expect(error).ToBeVisibleAsync();
+        await Assertions.Expect(error).ToContainTextAsync("Line 2, column 9");
+        await Assertions.Expect(error).ToContainTextAsync("invalid_graph");
+        Assert.Equal("2", await page.Locator("#editor").GetAttributeAsync("data-error-line"));
+        await Assertions.Expect(page.Locator("#gutter span.error")).ToHaveAttributeAsync("data-line", "2");
+        var line = page.Locator("#highlight .line.error");
+        await Assertions.Expect(line).ToHaveCountAsync(1);
+        await Assertions.Expect(line).ToHaveAttributeAsync("data-line", "2");
+        // The mark sits on the token at column 9: the second '*'.
+        await Assertions.Expect(line.Locator(".error-at")).ToHaveTextAsync("*");
+        var state = await page.EvaluateAsync<JsonElement>("() => window.playground.error");
+        Assert.Equal(2, state.GetProperty("line").GetInt32());
+        Assert.Equal(9, state.GetProperty("column").GetInt32());
+        await browser.ScreenshotAsync(page, "playground-syntax-error.png", copyToDocs: false);
+
+        // Editing clears the mark; an unknown op is flagged by the highlighter before anything is sent.
+        await page.Locator("#source").FillAsync("y = dt(x, x)");
+        await Assertions.Expect(page.Locator("#highlight .line.error")).ToHaveCountAsync(0);
+        await Assertions.Expect(page.Locator("#highlight .tok-unknown-op")).ToHaveTextAsync("dt");
+        await Assertions.Expect(page.Locator("#highlight .tok-target")).ToHaveTextAsync("y");
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task The_editor_highlights_Python_shaped_keywords_for_control_flow()
+    {
+        if (!Available()) return;
+        var (page, errors) = await OpenAsync("#C1");
+        await page.WaitForFunctionAsync("() => window.playground.result !== null");
+        await page.Locator("#source").FillAsync("def f(x):\n    while norm(x) < 1000 and not done:\n        x = 2 * x\n    if sum(x) > 0:\n        return x\n    elif x:\n        return x\n    else:\n        return 100 * x  # scaled");
+        var keywords = await page.Locator("#highlight .tok-kw").AllTextContentsAsync();
+        Assert.Equal(["def", "while", "and", "not", "if", "return", "elif", "return", "else", "return"], keywords);
+        await Assertions.Expect(page.Locator("#highlight .tok-comment")).ToHaveTextAsync("# scaled");
+        Assert.Contains("norm", await page.Locator("#highlight .tok-op-name").AllTextContentsAsync());
+        Assert.Empty(errors);
+    }
+
+    private bool Available()
+    {
+        if (browser.Missing is null) return true;
+        var ci = Environment.GetEnvironmentVariable("CI") is { Length: > 0 } flag && flag != "false" && flag != "0";
+        if (!ci && Environment.GetEnvironmentVariable("AUTOGRAD_SKIP_PLAYGROUND") == "1")
+        {
+            output.WriteLine($"NOT RUN (AUTOGRAD_SKIP_PLAYGROUND=1): {browser.Missing}");
+            return false;
+        }
+        Assert.Fail(browser.Missing + (ci ? "" : " (on a developer machine, AUTOGRAD_SKIP_PLAYGROUND=1 skips these tests instead)"));
+        return false;
+    }
+
+    /// <summary>Opens the page at a case; collects script errors and failed requests, which every test expects none of.</summary>
+    private async Task<(IPage Page, List<string> Errors)> OpenAsync(string fragment)
+    {
+        var page = await browser.NewPageAsync(fragment);
+        var errors = new List<string>();
+        page.PageError += (_, e) => errors.Add("page error: " + e);
+        // The service's refusals (problem details, 400) are expected in some tests; the browser logs each one.
+        page.Console += (_, m) => { if (m.Type == "error" && !m.Text.Contains("status of 400", StringComparison.Ordinal)) errors.Add("console: " + m.Text); };
+        await page.WaitForFunctionAsync("() => Number(document.body.dataset.completed || 0) >= 1");
+        return (page, errors);
+    }
+
+    /// <summary>Clicks Run and waits until that run has finished (the page counts completed tasks).</summary>
+    private static async Task RunAsync(IPage page)
+    {
+        var before = await page.EvaluateAsync<int>("() => Number(document.body.dataset.completed || 0)");
+        await page.Locator("#run").ClickAsync();
+        await page.WaitForFunctionAsync($"() => Number(document.body.dataset.completed || 0) > {before}");
+    }
+
+    private static double[] Doubles(JsonElement parent, string property) =>
+        parent.GetProperty(property).EnumerateArray().Select(e => e.GetDouble()).ToArray();
+}
