@@ -96,6 +96,9 @@ function wrtList() {
 
 async function run() {
   clearError();
+  // Numbers from an earlier program must not stand next to this one's error.
+  $('results').replaceChildren();
+  state.result = null;
   const transform = $('transform').value;
   const src = source();
   const inputs = parseJsonField('inputs', 'Inputs', {});
@@ -222,9 +225,8 @@ async function plot() {
   if (!(count >= 2 && count <= 5000)) throw new InputError('points must be between 2 and 5000');
   if (!(to > from)) throw new InputError("the plot's range must go from a smaller number to a larger one");
 
+  // Only the signature is needed here; the graph panel keeps what the last run drew (with its values).
   const inspect = await post('inspect', { ...src });
-  state.inspect = inspect;
-  state.graph = drawGraph($('graph-view'), inspect.mermaid, inspect.values);
   const sig = signature(inspect.mermaid);
   if (sig.inputs.length !== 1) throw new InputError(`plotting needs a program with one input; this one has ${sig.inputs.length} (${sig.inputs.join(', ')})`);
   const x = sig.inputs[0];
