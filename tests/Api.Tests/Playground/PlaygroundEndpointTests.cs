@@ -95,7 +95,8 @@ public sealed partial class PlaygroundEndpointTests(DefaultService service) : IC
     public async Task Only_GET_is_answered()
     {
         using var response = await _client.PostAsync("/playground/main.js", new StringContent(""));
-        Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        // Routing answers 404 or 405 depending on what else matches the path; never the file.
+        Assert.True(response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed, $"got {response.StatusCode}");
     }
 
     [GeneratedRegex("from '\\./([a-z]+\\.js)'")]
