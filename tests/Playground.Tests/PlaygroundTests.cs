@@ -159,6 +159,62 @@ public sealed class PlaygroundTests(BrowserFixture browser, ITestOutputHelper ou
         Assert.Empty(errors);
     }
 
+    [Fact]
+    public async Task The_plot_takes_pi_in_its_bounds_and_refuses_points_past_its_limits_a_reversed_range_and_two_inputs()
+    {
+        if (!Available()) return;
+        var (page, errors) = await OpenAsync("#C1");
+        await page.WaitForFunctionAsync("() => window.playground.result !== null");
+        await page.Locator("#source").FillAsync("y = sin(x) * x");
+        await page.Locator("#plot-from").FillAsync("-pi/2");
+        await page.Locator("#plot-to").FillAsync("π");
+        await page.Locator("#plot-second").UncheckAsync();
+
+        // The largest grid the page allows (5000 points) is plotted; without f'' only two curves are drawn.
+        await page.Locator("#plot-points").FillAsync("5000");
+        await ClickAsync(page, "#plot");
+        await Assertions.Expect(page.Locator(".plot-svg")).ToHaveAttributeAsync("data-points", "5000");
+        Assert.Equal(2, await page.Locator(".plot-svg path.series").CountAsync());
+        var plot = await page.EvaluateAsync<JsonElement>("() => window.playground.plot");
+        Assert.Equal(JsonValueKind.Null, plot.GetProperty("d2f").ValueKind);
+        var xs = Doubles(plot, "x");
+        Assert.Equal((double)(float)(-Math.PI / 2), xs[0]);
+        Assert.Equal((double)(float)Math.PI, xs[^1]);
+        var df = Doubles(plot, "df");
+        for (int i = 0; i < xs.Length; i += 97)
+            Assert.True(Math.Abs(df[i] - (Math.Cos(xs[i]) * xs[i] + Math.Sin(xs[i]))) <= 8 * Float32Rounding, $"f'({xs[i]}) = {df[i]}");
+
+        // One point past it, and the smallest grid past the other edge, are refused before anything is sent.
+        foreach (var points in new[] { "5001", "1" })
+        {
+            await page.Locator("#plot-points").FillAsync(points);
+            await ClickAsync(page, "#plot");
+            await Assertions.Expect(page.Locator("#error")).ToContainTextAsync("points must be between 2 and 5000");
+        }
+        await page.Locator("#plot-points").FillAsync("2");
+        await ClickAsync(page, "#plot");
+        await Assertions.Expect(page.Locator(".plot-svg")).ToHaveAttributeAsync("data-points", "2");
+        await Assertions.Expect(page.Locator("#error")).ToBeHiddenAsync();
+
+        await page.Locator("#plot-to").FillAsync("-2π");
+        await ClickAsync(page, "#plot");
+        await Assertions.Expect(page.Locator("#error")).ToContainTextAsync("from a smaller number to a larger one");
+        await page.Locator("#plot-to").FillAsync("two");
+        await ClickAsync(page, "#plot");
+        await Assertions.Expect(page.Locator("#error")).ToContainTextAsync("'two' is not a number");
+
+        await page.Locator("#plot-to").FillAsync("2π");
+        await page.Locator("#source").FillAsync("y = x * z");
+        await ClickAsync(page, "#plot");
+        await Assertions.Expect(page.Locator("#error")).ToContainTextAsync("plotting needs a program with one input; this one has 2");
+
+        // Bad JSON in a field is named, not sent.
+        await page.Locator("#inputs").FillAsync("{\"x\": ");
+        await ClickAsync(page, "#run");
+        await Assertions.Expect(page.Locator("#error")).ToContainTextAsync("Inputs is not valid JSON");
+        Assert.Empty(errors);
+    }
+
     private bool Available()
     {
         if (browser.Missing is null) return true;
@@ -184,11 +240,14 @@ public sealed class PlaygroundTests(BrowserFixture browser, ITestOutputHelper ou
         return (page, errors);
     }
 
-    /// <summary>Clicks Run and waits until that run has finished (the page counts completed tasks).</summary>
-    private static async Task RunAsync(IPage page)
+    /// <summary>Clicks Run and waits until that run has finished.</summary>
+    private static Task RunAsync(IPage page) => ClickAsync(page, "#run");
+
+    /// <summary>Clicks a button that starts a task and waits until it has finished (the page counts completed tasks).</summary>
+    private static async Task ClickAsync(IPage page, string selector)
     {
         var before = await page.EvaluateAsync<int>("() => Number(document.body.dataset.completed || 0)");
-        await page.Locator("#run").ClickAsync();
+        await page.Locator(selector).ClickAsync();
         await page.WaitForFunctionAsync($"() => Number(document.body.dataset.completed || 0) > {before}");
     }
 
