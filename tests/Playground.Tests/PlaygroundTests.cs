@@ -156,6 +156,22 @@ public sealed class PlaygroundTests(BrowserFixture browser, ITestOutputHelper ou
         Assert.Equal(["def", "while", "and", "not", "if", "return", "elif", "return", "else", "return"], keywords);
         await Assertions.Expect(page.Locator("#highlight .tok-comment")).ToHaveTextAsync("# scaled");
         Assert.Contains("norm", await page.Locator("#highlight .tok-op-name").AllTextContentsAsync());
+        // A function the program defines is a known call, not an unknown op.
+        await Assertions.Expect(page.Locator("#highlight .tok-def-name")).ToHaveTextAsync("f");
+        await page.Locator("#source").FillAsync("def f(x):\n    return 2 * x\ny = f(a)");
+        await Assertions.Expect(page.Locator("#highlight .tok-unknown-op")).ToHaveCountAsync(0);
+        Assert.Equal(["f", "f"], await page.Locator("#highlight .tok-def-name, #highlight .tok-op-name").AllTextContentsAsync());
+
+        // Enter keeps the indentation and goes one level deeper after a ':'; Tab indents.
+        await page.Locator("#source").FillAsync("def g(x):");
+        await page.Locator("#source").PressAsync("End");
+        await page.Locator("#source").PressAsync("Enter");
+        await page.Keyboard.TypeAsync("while x < 3:");
+        await page.Locator("#source").PressAsync("Enter");
+        await page.Keyboard.TypeAsync("x = 2 * x");
+        await page.Locator("#source").PressAsync("Enter");
+        await page.Locator("#source").PressAsync("Tab");
+        Assert.Equal("def g(x):\n    while x < 3:\n        x = 2 * x\n            ", await page.Locator("#source").InputValueAsync());
         Assert.True(errors.Count == 0, string.Join('\n', errors));
     }
 

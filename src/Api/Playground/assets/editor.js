@@ -24,7 +24,9 @@ export function tokenize(line, knownOps) {
     else if (m[3] !== undefined) kind = 'num';
     else if (m[4] !== undefined) {
       const rest = line.slice(TOKEN.lastIndex);
+      const previous = out.filter(t => t.kind !== 'ws').pop();
       if (KEYWORDS.has(text)) kind = 'kw';
+      else if (previous && previous.kind === 'kw' && previous.text === 'def') kind = 'def-name';
       else if (CONSTANTS.has(text)) kind = 'const';
       else if (/^\s*\(/.test(rest)) kind = !knownOps || knownOps.has(text) ? 'op-name' : 'unknown-op';
       else if (depth > 0 && /^\s*=(?!=)/.test(rest)) kind = 'attr';
@@ -44,6 +46,9 @@ export function tokenize(line, knownOps) {
 /** The highlighted HTML of a whole text: one <span class="line"> per line, error line and column marked. */
 export function highlight(text, knownOps, error) {
   const lines = text.split('\n');
+  // Functions the program defines itself are known calls too.
+  const defined = [...text.matchAll(/^\s*def\s+([A-Za-z_][A-Za-z0-9_]*)/gm)].map(m => m[1]);
+  if (knownOps && defined.length) knownOps = new Set([...knownOps, ...defined]);
   return lines.map((line, i) => {
     const number = i + 1;
     const isError = error && error.line === number;
@@ -72,20 +77,32 @@ export class Editor {
     source.addEventListener('input', () => { this.error = null; this.render(); });
     source.addEventListener('scroll', () => this.syncScroll());
     source.addEventListener('keydown', e => {
+      if (e.ctrlKey || e.altKey || e.metaKey) return;
       // Tab indents (control-flow bodies) instead of leaving the editor.
-      if (e.key === 'Tab' && !e.ctrlKey && !e.altKey && !e.metaKey) {
+      if (e.key === 'Tab') {
         e.preventDefault();
-        const { selectionStart: s, selectionEnd: end, value } = source;
-        source.value = value.slice(0, s) + '    ' + value.slice(end);
-        source.selectionStart = source.selectionEnd = s + 4;
-        this.error = null;
-        this.render();
+        this.insert('    ');
+      } else if (e.key === 'Enter') {
+        // A new line keeps the indentation, one level deeper after a line ending in ':' (def, while, if, else).
+        e.preventDefault();
+        const { selectionStart: s, value } = source;
+        const line = value.slice(value.lastIndexOf('\n', s - 1) + 1, s);
+        const indent = /^\s*/.exec(line)[0] + (/:\s*(#.*)?$/.test(line) ? '    ' : '');
+        this.insert('\n' + indent);
       }
     });
     this.render();
   }
 
   get text() { return this.source.value; }
+
+  /** Replaces the selection with text, as typing would (the input event re-highlights). */
+  insert(text) {
+    const { selectionStart: s, selectionEnd: end, value } = this.source;
+    this.source.value = value.slice(0, s) + text + value.slice(end);
+    this.source.selectionStart = this.source.selectionEnd = s + text.length;
+    this.source.dispatchEvent(new Event('input'));
+  }
 
   set text(value) {
     this.source.value = value;
