@@ -7,8 +7,10 @@ export class ServiceError extends Error {
     this.problem = problem;
     this.status = status;
     this.code = problem.code || 'http_' + status;
+    // Syntax errors say "line L, column C"; planning errors name the program line in `line` ("at program line L").
     const at = /line (\d+), column (\d+)/.exec(this.message);
-    this.line = at ? Number(at[1]) : null;
+    const line = at ? Number(at[1]) : Number.isInteger(problem.line) ? problem.line : Number((/at program line (\d+)/.exec(this.message) || [])[1]);
+    this.line = line > 0 ? line : null;
     this.column = at ? Number(at[2]) : null;
   }
 }

@@ -2,8 +2,14 @@
 // syntax errors marked at their line and column.
 
 /** Python-shaped keywords, for the control-flow syntax (def/while/if) as well as today's straight-line programs. */
-export const KEYWORDS = new Set(['def', 'return', 'while', 'if', 'elif', 'else', 'and', 'or', 'not', 'for', 'in', 'pass', 'break', 'continue']);
+export const KEYWORDS = new Set(['def', 'return', 'while', 'if', 'elif', 'else', 'and', 'or', 'not', 'for', 'in', 'pass', 'break', 'continue', 'import', 'from', 'as']);
 const CONSTANTS = new Set(['true', 'false', 'True', 'False', 'None']);
+
+/** Framework spellings the program language maps to registered ops (docs: "Framework spellings"); not in /v1/ops. */
+const SPELLINGS = ['reduce_sum', 'reduce_mean', 'reduce_max', 'amax', 'reduce_min', 'amin', 'reduce_prod', 'multiply',
+  'subtract', 'divide', 'negative', 'power', 'absolute', 'greater', 'greater_equal', 'less', 'less_equal', 'equal',
+  'not_equal', 'cat', 'concatenate', 'expand_dims', 'mm', 'bmm', 'mv', 'inner', 'vdot', 'tensordot', 'stop_gradient',
+  'clone', 'item'];
 
 // One regular expression, one alternative per token class, tried left to right.
 const TOKEN = /(#.*)|("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?)|(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(\*\*|==|!=|<=|>=|[-+*/@<>=%])|([()[\],:])|(\s+)|(.)/g;
@@ -28,7 +34,8 @@ export function tokenize(line, knownOps) {
       if (KEYWORDS.has(text)) kind = 'kw';
       else if (previous && previous.kind === 'kw' && previous.text === 'def') kind = 'def-name';
       else if (CONSTANTS.has(text)) kind = 'const';
-      else if (/^\s*\(/.test(rest)) kind = !knownOps || knownOps.has(text) ? 'op-name' : 'unknown-op';
+      // A method or a module-qualified call (b.norm(), np.linalg.norm(b)) is the language's to resolve, not flagged here.
+      else if (/^\s*\(/.test(rest)) kind = !knownOps || knownOps.has(text) ? 'op-name' : previous && previous.text === '.' ? 'call' : 'unknown-op';
       else if (depth > 0 && /^\s*=(?!=)/.test(rest)) kind = 'attr';
       else if (depth === 0 && out.every(t => t.kind === 'ws' || t.kind === 'kw') && /^\s*=(?!=)/.test(rest)) kind = 'target';
       else kind = 'name';
@@ -56,12 +63,12 @@ export function highlight(text, knownOps, error) {
     const spans = tokenize(line, knownOps).map(t => {
       const start = column;
       column += t.text.length;
-      const here = isError && error.column >= start && error.column < column;
+      const here = isError && error.column !== null && error.column >= start && error.column < column;
       const classes = [t.kind && t.kind !== 'ws' ? 'tok-' + t.kind : '', here ? 'error-at' : ''].filter(Boolean).join(' ');
       return classes ? `<span class="${classes}">${escapeHtml(t.text)}</span>` : escapeHtml(t.text);
     }).join('');
     // An error past the line's end (e.g. "expected ')'") still gets a visible mark.
-    const tail = isError && error.column >= column ? '<span class="error-at error-eol"> </span>' : '';
+    const tail = isError && error.column !== null && error.column >= column ? '<span class="error-at error-eol"> </span>' : '';
     return `<span class="line${isError ? ' error' : ''}" data-line="${number}">${spans}${tail}</span>`;
   }).join('\n') + '\n';
 }
@@ -111,13 +118,13 @@ export class Editor {
   }
 
   setKnownOps(names) {
-    this.knownOps = new Set(names);
+    this.knownOps = new Set([...names, ...SPELLINGS]);
     this.render();
   }
 
   /** Marks {line, column} (1-based, as the service reports them), or clears the mark with null. */
   showError(error) {
-    this.error = error && error.line ? { line: error.line, column: error.column || 1 } : null;
+    this.error = error && error.line ? { line: error.line, column: error.column || null } : null;
     this.render();
   }
 

@@ -37,7 +37,7 @@ function clearError() {
 function showError(e) {
   const box = $('error');
   box.replaceChildren();
-  const where = e.line ? `Line ${e.line}, column ${e.column}: ` : '';
+  const where = e.line ? `Line ${e.line}${e.column ? `, column ${e.column}` : ''}: ` : '';
   const head = document.createElement('strong');
   head.textContent = e instanceof ServiceError ? `${e.code} (${e.status})` : 'error';
   const text = document.createElement('span');
@@ -209,10 +209,33 @@ function signature(mermaid) {
   return { inputs: top.filter(n => n.kind === 'input').map(n => n.name), outputs: top.filter(n => n.kind === 'output').map(n => n.name) };
 }
 
+/** "a, b" → "a"; "sum(x, axes=[0]), y" → "sum(x, axes=[0])": the first item at bracket depth zero. */
+function firstOfTuple(text) {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '(' || c === '[') depth++;
+    else if (c === ')' || c === ']') depth--;
+    else if (c === ',' && depth === 0) return text.slice(0, i).trim();
+  }
+  return text.trim();
+}
+
 /** The same source with one more output: the sum of `output`, so a Hessian-vector product gives f'' elementwise. */
 function withSum(src, output) {
   const name = ['plot_sum', 'plot_sum_', 'plot_sum__'].find(n => !JSON.stringify(src).includes(n)) + '_total';
-  if (src.program !== undefined) return { source: { program: `${src.program}\n${name} = sum(${output})` }, name };
+  if (src.program !== undefined) {
+    // A function's last statement must stay its return: the sum goes just before it, and the function returns it.
+    const returns = [...src.program.matchAll(/^([ \t]+)return\s+([^\n#]+?)\s*(#.*)?$/gm)];
+    if (/^\s*def\s/m.test(src.program) && returns.length) {
+      const last = returns[returns.length - 1];
+      const first = firstOfTuple(last[2]);
+      const replaced = `${last[1]}${name} = sum(${first})\n${last[1]}return ${name}`;
+      const program = src.program.slice(0, last.index) + replaced + src.program.slice(last.index + last[0].length);
+      return { source: { program }, name };
+    }
+    return { source: { program: `${src.program}\n${name} = sum(${output})` }, name };
+  }
   const graph = { ...src.graph, nodes: [...src.graph.nodes, { op: 'sum', inputs: [output], outputs: [name] }], outputs: [name] };
   return { source: { graph }, name };
 }
