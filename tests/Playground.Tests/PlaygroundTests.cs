@@ -231,6 +231,29 @@ public sealed class PlaygroundTests(BrowserFixture browser, ITestOutputHelper ou
         Assert.True(errors.Count == 0, string.Join('\n', errors));
     }
 
+    [Fact]
+    public async Task A_link_carries_the_program_inputs_and_transform_and_runs_them()
+    {
+        if (!Available()) return;
+        var (page, errors) = await OpenAsync("#C3");
+        await page.WaitForFunctionAsync("() => window.playground.result !== null");
+        await page.Locator("#source").FillAsync("# a comment & symbols\ny = x ** 3");
+        await page.Locator("#inputs").FillAsync("{\"x\": [1, 2]}");
+        await page.Locator("#extra").FillAsync("");
+        await page.Locator("#transform").SelectOptionAsync("jvp");
+        await page.Locator("#link").ClickAsync();
+        var url = page.Url;
+        Assert.Contains("#program=", url, StringComparison.Ordinal);
+
+        // The link in a fresh page: same program, same inputs, the JVP with tangent ones: 3x² = [3, 12].
+        var (fresh, freshErrors) = await OpenAsync(url[url.IndexOf('#', StringComparison.Ordinal)..]);
+        await fresh.WaitForFunctionAsync("() => window.playground.result !== null");
+        Assert.Equal("# a comment & symbols\ny = x ** 3", await fresh.Locator("#source").InputValueAsync());
+        Assert.Equal("jvp", await fresh.Locator("#transform").InputValueAsync());
+        await Assertions.Expect(fresh.Locator("[data-section=tangents_out] tr[data-name=y] td.tensor")).ToHaveTextAsync("[3, 12]");
+        Assert.True(errors.Count + freshErrors.Count == 0, string.Join('\n', errors.Concat(freshErrors)));
+    }
+
     private bool Available()
     {
         if (browser.Missing is null) return true;

@@ -198,9 +198,12 @@ function branchesTaken(graph, annotations) {
     const value = condition && annotations[condition.label] && annotations[condition.label].value;
     if (!value || value.data.length !== 1) continue;
     const truth = value.data[0] === true || value.data[0] === 1;
-    for (const e of graph.edges.filter(e => e.from === n.id && e.dashed)) {
-      const target = graph.nodes.find(t => t.id === e.to);
-      if (target && (e.label === 'then' || e.label === 'else')) taken.set(target.cluster, (e.label === 'then') === truth);
+    // The export labels a node's subgraphs "<op> <name>: <attribute>", the name being the one in the node's title
+    // ("if (choose)") or else its first output.
+    const name = (/\((.*)\)$/.exec(n.title) || [])[1] || n.outputs[0];
+    for (const c of graph.clusters) {
+      if (c.label === `if ${name}: then`) taken.set(c.id, truth);
+      else if (c.label === `if ${name}: else`) taken.set(c.id, !truth);
     }
   }
   return taken;

@@ -301,6 +301,30 @@ function loadCase(id) {
   return task(async () => { await run(); if (c.plot) await plot(); });
 }
 
+/** The page's state as a link: #program=…&inputs=…&transform=… (a graph goes as program text starting with '{'). */
+function linkToHere() {
+  const params = new URLSearchParams({ program: editor.text, inputs: $('inputs').value, transform: $('transform').value });
+  if ($('wrt').value.trim()) params.set('wrt', $('wrt').value.trim());
+  if ($('extra').value.trim()) params.set('extra', $('extra').value.trim());
+  return '#' + params.toString();
+}
+
+/** Loads a link made by linkToHere and runs it; false when the fragment is not one. */
+async function loadLink(fragment) {
+  const params = new URLSearchParams(fragment);
+  if (!params.has('program')) return false;
+  editor.text = params.get('program');
+  $('inputs').value = params.get('inputs') || '{}';
+  $('extra').value = params.get('extra') || '';
+  $('wrt').value = params.get('wrt') || '';
+  const transform = params.get('transform');
+  if ([...$('transform').options].some(o => o.value === transform)) $('transform').value = transform;
+  $('case').value = '';
+  $('case-note').textContent = '';
+  await task(run);
+  return true;
+}
+
 async function start() {
   for (const c of CASES) {
     const option = document.createElement('option');
@@ -309,6 +333,7 @@ async function start() {
     $('case').appendChild(option);
   }
   $('case').addEventListener('change', () => loadCase($('case').value));
+  $('link').addEventListener('click', () => history.replaceState(null, '', linkToHere()));
   $('run').addEventListener('click', () => task(run));
   $('plot').addEventListener('click', () => task(plot));
   $('api-key').addEventListener('change', () => setApiKey($('api-key').value));
@@ -323,7 +348,7 @@ async function start() {
     // Without the catalog every call is highlighted as an op; the service still names unknown ones.
   }
   const wanted = location.hash.slice(1);
-  await loadCase(CASES.some(c => c.id === wanted) ? wanted : 'E4');
+  if (!(await loadLink(wanted))) await loadCase(CASES.some(c => c.id === wanted) ? wanted : 'E4');
 }
 
 start();
