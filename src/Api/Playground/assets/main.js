@@ -127,7 +127,8 @@ async function run() {
 
 // ---- results as numbers ---------------------------------------------------------------------------------------
 
-const fmt = v => (typeof v === 'number' ? String(v) : String(v));
+// Full precision: the numbers shown are the service's, digit for digit (NaN and infinities arrive as strings).
+const fmt = v => String(v);
 
 function tensorCell(tensor) {
   const cell = document.createElement('td');

@@ -26,8 +26,8 @@ export function ticks(lo, hi, count = 6) {
 const fmt = v => (Number.isFinite(v) ? (Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : String(Number(v.toPrecision(6)))) : String(v));
 
 /**
- * Draws series [{name, values, cssClass}] over xs into container; readout shows the hover values.
- * The numbers stay on the SVG's dataset-free twin, window.playground.plot (set by the caller).
+ * Draws series [{name, values, cssClass}] over xs into container; readout shows the values at the hovered point.
+ * The SVG's data-points says how many points it holds; the numbers themselves are the caller's (window.playground.plot).
  */
 export function drawPlot(container, readout, xs, series) {
   container.replaceChildren();
