@@ -123,7 +123,7 @@ public sealed class PlaygroundTests(BrowserFixture browser, ITestOutputHelper ou
 
         var error = page.Locator("#error");
         await Assertions.Expect(error).ToBeVisibleAsync();
-        await Assertions.Expect(error).ToContainTextAsync("Line 2, column 9");
+        await Assertions.Expect(error).ToContainTextAsync("line 2, column 9");
         await Assertions.Expect(error).ToContainTextAsync("invalid_graph");
         Assert.Equal("2", await page.Locator("#editor").GetAttributeAsync("data-error-line"));
         await Assertions.Expect(page.Locator("#gutter span.error")).ToHaveAttributeAsync("data-line", "2");
@@ -135,6 +135,8 @@ public sealed class PlaygroundTests(BrowserFixture browser, ITestOutputHelper ou
         var state = await page.EvaluateAsync<JsonElement>("() => window.playground.error");
         Assert.Equal(2, state.GetProperty("line").GetInt32());
         Assert.Equal(9, state.GetProperty("column").GetInt32());
+        // The previous program's graph is gone rather than shown next to this one's error.
+        Assert.Equal(0, await page.Locator(".graph-svg").CountAsync());
         await browser.ScreenshotAsync(page, "playground-syntax-error.png", copyToDocs: false);
 
         // Editing clears the mark; an unknown op is flagged by the highlighter before anything is sent.

@@ -37,7 +37,8 @@ function clearError() {
 function showError(e) {
   const box = $('error');
   box.replaceChildren();
-  const where = e.line ? `Line ${e.line}${e.column ? `, column ${e.column}` : ''}: ` : '';
+  // The service's syntax errors name their line themselves; say it only where the message does not.
+  const where = e.line && !/\bline \d+/.test(e.message) ? `Line ${e.line}${e.column ? `, column ${e.column}` : ''}: ` : '';
   const head = document.createElement('strong');
   head.textContent = e instanceof ServiceError ? `${e.code} (${e.status})` : 'error';
   const text = document.createElement('span');
@@ -96,9 +97,11 @@ function wrtList() {
 
 async function run() {
   clearError();
-  // Numbers from an earlier program must not stand next to this one's error.
+  // Numbers and a graph from an earlier program must not stand next to this one's error.
   $('results').replaceChildren();
+  $('graph-view').replaceChildren();
   state.result = null;
+  state.graph = null;
   const transform = $('transform').value;
   const src = source();
   const inputs = parseJsonField('inputs', 'Inputs', {});
