@@ -5,6 +5,7 @@ using AutogradService.Api.Metrics;
 using AutogradService.Api.Models;
 using AutogradService.Api.Operations;
 using AutogradService.Api.Options;
+using AutogradService.Api.Playground;
 using AutogradService.Api.Rest;
 using AutogradService.Api.Security;
 using AutogradService.Api.Sessions;
@@ -106,6 +107,7 @@ public static class ServiceSetup
         app.MapHealthChecks("/readyz");
         app.MapOpenApi();
         app.MapScalarApiReference();
+        app.MapPlayground();
         app.MapMetrics("/metrics", app.Services.GetRequiredService<ServiceMetrics>().Registry);
 
         // Models registered before a restart are loaded before the first request.
