@@ -71,7 +71,7 @@ public static class ServiceSetup
         services.AddHealthChecks();
         services.AddProblemDetails();
         services.AddExceptionHandler<ProblemDetailsExceptionHandler>();
-        services.AddOpenApi(o => o.AddOperationTransformer<JsonRequestBody.Transformer>());
+        services.AddOpenApi(o => o.AddDocumentTransformer<OpenApi.ApiBodies>());
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower);
         return builder;
     }
