@@ -12,9 +12,9 @@ namespace AutogradService.Api.Json;
 /// </summary>
 public static class GraphJson
 {
-    private static readonly HashSet<string> GraphFields = ["inputs", "nodes", "outputs", "constants"];
-    private static readonly HashSet<string> InputFields = ["name", "dtype", "shape", "any_dtype"];
-    private static readonly HashSet<string> NodeFields = ["op", "inputs", "outputs", "output", "attrs", "name"];
+    internal static readonly HashSet<string> GraphFields = ["inputs", "nodes", "outputs", "constants"];
+    internal static readonly HashSet<string> InputFields = ["name", "dtype", "shape", "any_dtype"];
+    internal static readonly HashSet<string> NodeFields = ["op", "inputs", "outputs", "output", "attrs", "name"];
     private static readonly HashSet<string> TensorFields = ["dtype", "shape", "data", "b64"];
 
     /// <summary>Reads a graph, refusing it as soon as it passes a limit (nodes, names, nesting) of <paramref name="limits"/>.</summary>

@@ -33,7 +33,7 @@ public static class ModelEndpoints
         return app;
     }
 
-    private static readonly HashSet<string> PutFields = ["graph", "program", "outputs"];
+    internal static readonly HashSet<string> PutFields = ["graph", "program", "outputs"];
 
     private static async Task<IResult> PutAsync(string name, HttpContext http, Caller caller, ModelRepository repo, IOptions<LimitsOptions> limits)
     {

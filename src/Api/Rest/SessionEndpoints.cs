@@ -33,7 +33,7 @@ public static class SessionEndpoints
         return app;
     }
 
-    private static readonly HashSet<string> OpenFields = ["gradient_mode", "memory_bytes", "idle_timeout_ms", "strict_scalar_seed", "detect_anomaly"];
+    internal static readonly HashSet<string> OpenFields = ["gradient_mode", "memory_bytes", "idle_timeout_ms", "strict_scalar_seed", "detect_anomaly"];
 
     private static async Task<IResult> OpenAsync(HttpContext http, Caller caller, SessionStore store)
     {

@@ -120,7 +120,7 @@ public static class TransformEndpoints
         }
     }
 
-    private static readonly HashSet<string> InspectFields = ["graph", "program", "model", "inputs"];
+    internal static readonly HashSet<string> InspectFields = ["graph", "program", "model", "inputs"];
 
     private static async Task InspectAsync(HttpContext http, TransformService service, IOptions<LimitsOptions> limits)
     {
