@@ -18,7 +18,7 @@ public static class TransformJson
     /// The fields each transform reads; any other is refused by name (a field meant for another transform, such as
     /// <c>tangents</c> sent to gradient, would otherwise be silently ignored). The OpenAPI schemas list the same.
     /// </summary>
-    internal static readonly IReadOnlyDictionary<TransformKind, HashSet<string>> RequestFields = new Dictionary<TransformKind, HashSet<string>>
+    public static readonly IReadOnlyDictionary<TransformKind, HashSet<string>> RequestFields = new Dictionary<TransformKind, HashSet<string>>
     {
         [TransformKind.Evaluate] = [.. CommonFields],
         [TransformKind.Gradient] = [.. CommonFields, "wrt", "seeds", "intermediates"],
