@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using AutogradService.Api.Errors;
+using AutogradService.Engine.Tensors;
 using Microsoft.AspNetCore.Http;
 
 namespace AutogradService.Api.Json;
@@ -15,12 +16,20 @@ public sealed class JsonBody : IDisposable
 {
     private readonly JsonDocument _document;
     private byte[]? _rented;
+    private byte[]? _skeleton;
 
-    private JsonBody(JsonDocument document, byte[] rented) => (_document, _rented) = (document, rented);
+    private JsonBody(JsonDocument document, byte[] rented, byte[]? skeleton, Dictionary<string, Dictionary<string, HostTensor>>? tensors) =>
+        (_document, _rented, _skeleton, Tensors) = (document, rented, skeleton, tensors);
 
     public JsonElement RootElement => _document.RootElement;
 
-    public static async Task<JsonBody> ReadAsync(HttpRequest request, CancellationToken cancellation)
+    /// <summary>
+    /// Tensor maps read straight from the body's bytes (see <see cref="TensorFieldsToRead"/>), by top-level field. In
+    /// <see cref="RootElement"/> each of these fields is an empty object: the numbers never enter the document.
+    /// </summary>
+    public IReadOnlyDictionary<string, Dictionary<string, HostTensor>>? Tensors { get; }
+
+    public static async Task<JsonBody> ReadAsync(HttpRequest request, CancellationToken cancellation, TensorFieldsToRead? tensors = null)
     {
         if (!request.HasJsonContentType())
             throw new ServiceException(ErrorCatalog.UnsupportedMediaType,
@@ -31,7 +40,7 @@ public sealed class JsonBody : IDisposable
             var read = await reader.ReadAsync(cancellation);
             if (read.IsCompleted || read.IsCanceled)
             {
-                try { return Parse(read.Buffer); }
+                try { return Parse(read.Buffer, tensors); }
                 finally { reader.AdvanceTo(read.Buffer.End); }
             }
             // Keep everything buffered until the body ends (Kestrel's MaxRequestBodySize bounds it).
@@ -39,27 +48,32 @@ public sealed class JsonBody : IDisposable
         }
     }
 
-    public static JsonBody Parse(ReadOnlySequence<byte> body)
+    public static JsonBody Parse(ReadOnlySequence<byte> body, TensorFieldsToRead? tensors = null)
     {
         int length = checked((int)body.Length);
         var rented = ArrayPool<byte>.Shared.Rent(length);
+        byte[]? skeleton = null;
         try
         {
             body.CopyTo(rented);
             var bytes = rented.AsMemory(0, length);
             if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
                 throw JsonFields.Invalid("body", "is not valid UTF-8");
-            var document = JsonDocument.Parse(bytes, JsonFields.Document);
+            Dictionary<string, Dictionary<string, HostTensor>>? read = null;
+            var document = tensors is not null && TensorBodyReader.TryRead(bytes.Span, tensors, out read, out skeleton, out int skeletonLength)
+                ? JsonDocument.Parse(skeleton.AsMemory(0, skeletonLength), JsonFields.Document)
+                : JsonDocument.Parse(bytes, JsonFields.Document);
             if (bytes.Span.IndexOf("\\u"u8) >= 0 && !EscapesAreValid(bytes.Span))
             {
                 document.Dispose();
                 throw JsonFields.Invalid("body", "holds a \\u escape that is not valid UTF-16 (a lone surrogate)");
             }
-            return new JsonBody(document, rented);
+            return new JsonBody(document, rented, skeleton, read);
         }
         catch
         {
             ArrayPool<byte>.Shared.Return(rented);
+            if (skeleton is not null) ArrayPool<byte>.Shared.Return(skeleton);
             throw;
         }
     }
@@ -87,5 +101,6 @@ public sealed class JsonBody : IDisposable
     {
         _document.Dispose();
         if (Interlocked.Exchange(ref _rented, null) is { } rented) ArrayPool<byte>.Shared.Return(rented);
+        if (Interlocked.Exchange(ref _skeleton, null) is { } skeleton) ArrayPool<byte>.Shared.Return(skeleton);
     }
 }

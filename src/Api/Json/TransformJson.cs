@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using System.Text.Json;
 using AutogradService.Api.Execution;
 using AutogradService.Api.Options;
@@ -20,7 +21,17 @@ public static class TransformJson
     private static readonly HashSet<string> LimitFields = ["memory_bytes", "timeout_ms"];
 
     /// <summary>A transform's body, every field checked for type and range (errors name the field); unknown fields are refused.</summary>
-    public static TransformRequest ReadRequest(TransformKind kind, JsonElement body, LimitsOptions limits)
+    /// <summary>The tensor maps of a transform's body, read straight from its bytes (<see cref="JsonBody.Tensors"/>).</summary>
+    public static TensorFieldsToRead TensorFields(LimitsOptions limits) => new(TensorMaps, limits.MaxTensorElements);
+
+    private static readonly HashSet<string> TensorMaps = ["inputs", "seeds", "tangents", "vector"];
+
+    /// <summary>Reads a transform's body; its tensor maps come from <see cref="JsonBody.Tensors"/> where it has them.</summary>
+    public static TransformRequest ReadRequest(TransformKind kind, JsonBody body, LimitsOptions limits) =>
+        ReadRequest(kind, body.RootElement, limits, body.Tensors);
+
+    public static TransformRequest ReadRequest(TransformKind kind, JsonElement body, LimitsOptions limits,
+        IReadOnlyDictionary<string, Dictionary<string, HostTensor>>? read = null)
     {
         JsonFields.ExpectObject(body, "", RequestFields);
         long? memoryBytes = null, timeoutMs = null;
@@ -36,17 +47,17 @@ public static class TransformJson
         {
             Kind = kind,
             Source = ReadSource(body, limits.Graph()),
-            Inputs = Tensors(body, "inputs", maxElements) ?? new Dictionary<string, HostTensor>(),
+            Inputs = Tensors(body, "inputs", maxElements, read) ?? new Dictionary<string, HostTensor>(),
             Outputs = JsonFields.Names(body, "outputs", ""),
             MemoryBytes = memoryBytes,
             TimeoutMs = timeoutMs is { } ms ? (int)Math.Min(ms, int.MaxValue) : null,
             Device = JsonFields.String(body, "device", ""),
             Wrt = JsonFields.Names(body, "wrt", ""),
-            Seeds = Tensors(body, "seeds", maxElements),
+            Seeds = Tensors(body, "seeds", maxElements, read),
             Intermediates = JsonFields.Names(body, "intermediates", ""),
-            Tangents = Tensors(body, "tangents", maxElements),
+            Tangents = Tensors(body, "tangents", maxElements, read),
             Mode = ParseMode(JsonFields.String(body, "mode", "")),
-            Vector = Tensors(body, "vector", maxElements),
+            Vector = Tensors(body, "vector", maxElements, read),
             DetectAnomaly = JsonFields.Bool(body, "detect_anomaly", "") ?? false,
         };
     }
@@ -86,9 +97,11 @@ public static class TransformJson
         _ => "auto",
     };
 
-    private static Dictionary<string, HostTensor>? Tensors(JsonElement body, string property, long maxElements)
+    private static Dictionary<string, HostTensor>? Tensors(JsonElement body, string property, long maxElements,
+        IReadOnlyDictionary<string, Dictionary<string, HostTensor>>? read)
     {
         if (JsonFields.Object(body, property, "") is not { } e) return null;
+        if (read is not null && read.TryGetValue(property, out var already)) return already;
         var result = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
         foreach (var p in e.EnumerateObject()) result[p.Name] = TensorJson.Read(p.Value, p.Name, maxElements);
         return result;
@@ -101,9 +114,40 @@ public static class TransformJson
 
     public static void WriteResult(Utf8JsonWriter w, TransformResult r, bool base64)
     {
+        foreach (var _ in WriteResultSteps(w, r, base64)) { }
+    }
+
+    /// <summary>Unflushed bytes past which the response pipe is flushed between tensors.</summary>
+    private const int FlushBytes = 64 * 1024;
+
+    /// <summary>
+    /// Writes the result straight into the response pipe (the writer formats into the pipe's own pooled memory), and
+    /// flushes between tensors once enough is written, so a large answer leaves while the rest is formatted and the
+    /// whole answer is never held in one buffer.
+    /// </summary>
+    public static async Task WriteResultAsync(PipeWriter pipe, TransformResult r, bool base64, CancellationToken cancellation)
+    {
+        await using var w = new Utf8JsonWriter(pipe);
+        long flushed = 0;
+        foreach (var _ in WriteResultSteps(w, r, base64))
+        {
+            if (w.BytesCommitted + w.BytesPending - flushed < FlushBytes) continue;
+            w.Flush();
+            flushed = w.BytesCommitted;
+            await pipe.FlushAsync(cancellation);
+        }
+        w.Flush();
+    }
+
+    /// <summary>Writes the result, pausing after each tensor (where a caller may flush).</summary>
+    private static IEnumerable<bool> WriteResultSteps(Utf8JsonWriter w, TransformResult r, bool base64)
+    {
         w.WriteStartObject();
-        WriteTensors(w, "outputs", r.Outputs, base64);
-        if (r.Gradients is not null) WriteTensors(w, "gradients", r.Gradients, base64);
+        foreach (var step in WriteTensors(w, "outputs", r.Outputs, base64)) yield return step;
+        if (r.Gradients is not null)
+        {
+            foreach (var step in WriteTensors(w, "gradients", r.Gradients, base64)) yield return step;
+        }
         if (r.Intermediates is not null)
         {
             w.WriteStartObject("intermediates");
@@ -112,17 +156,31 @@ public static class TransformJson
                 w.WriteStartObject(name);
                 w.WritePropertyName("value");
                 TensorJson.Write(w, value, base64);
+                yield return true;
                 w.WritePropertyName("adjoint");
                 TensorJson.Write(w, adjoint, base64);
+                yield return true;
                 w.WriteEndObject();
             }
             w.WriteEndObject();
         }
-        if (r.TangentsOut is not null) WriteTensors(w, "tangents_out", r.TangentsOut, base64);
-        if (r.Jacobians is not null) WriteNested(w, "jacobians", r.Jacobians, base64);
+        if (r.TangentsOut is not null)
+        {
+            foreach (var step in WriteTensors(w, "tangents_out", r.TangentsOut, base64)) yield return step;
+        }
+        if (r.Jacobians is not null)
+        {
+            foreach (var step in WriteNested(w, "jacobians", r.Jacobians, base64)) yield return step;
+        }
         if (r.ModeUsed is { } mode) w.WriteString("mode_used", ModeName(mode));
-        if (r.Hessians is not null) WriteNested(w, "hessians", r.Hessians, base64);
-        if (r.Hvp is not null) WriteTensors(w, "hvp", r.Hvp, base64);
+        if (r.Hessians is not null)
+        {
+            foreach (var step in WriteNested(w, "hessians", r.Hessians, base64)) yield return step;
+        }
+        if (r.Hvp is not null)
+        {
+            foreach (var step in WriteTensors(w, "hvp", r.Hvp, base64)) yield return step;
+        }
         w.WritePropertyName("stats");
         WriteStats(w, r.Stats);
         w.WriteEndObject();
@@ -138,21 +196,25 @@ public static class TransformJson
         w.WriteEndObject();
     }
 
-    private static void WriteTensors(Utf8JsonWriter w, string property, IReadOnlyDictionary<string, HostTensor> tensors, bool base64)
+    private static IEnumerable<bool> WriteTensors(Utf8JsonWriter w, string property, IReadOnlyDictionary<string, HostTensor> tensors, bool base64)
     {
         w.WriteStartObject(property);
         foreach (var (name, t) in tensors)
         {
             w.WritePropertyName(name);
             TensorJson.Write(w, t, base64);
+            yield return true;
         }
         w.WriteEndObject();
     }
 
-    private static void WriteNested(Utf8JsonWriter w, string property, IReadOnlyDictionary<string, IReadOnlyDictionary<string, HostTensor>> nested, bool base64)
+    private static IEnumerable<bool> WriteNested(Utf8JsonWriter w, string property, IReadOnlyDictionary<string, IReadOnlyDictionary<string, HostTensor>> nested, bool base64)
     {
         w.WriteStartObject(property);
-        foreach (var (name, inner) in nested) WriteTensors(w, name, inner, base64);
+        foreach (var (name, inner) in nested)
+        {
+            foreach (var step in WriteTensors(w, name, inner, base64)) yield return step;
+        }
         w.WriteEndObject();
     }
 }
