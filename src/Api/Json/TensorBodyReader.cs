@@ -26,67 +26,124 @@ public static class TensorBodyReader
         tensors = null;
         skeleton = null;
         skeletonLength = 0;
-        var maps = new List<(string Field, long Start, long End, Dictionary<string, HostTensor>? Map)>();
+        List<Map> maps;
         try
         {
-            var reader = new Utf8JsonReader(body, TensorReader.Options);
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return false;
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                string? field = null;
-                foreach (var f in fields.Fields)
-                {
-                    if (reader.ValueTextEquals(f)) field = f;
-                }
-                reader.Read();
-                if (field is null || reader.TokenType != JsonTokenType.StartObject)
-                {
-                    if (field is not null) maps.Add((field, 0, 0, null)); // not an object: the general reader refuses it
-                    reader.Skip();
-                    continue;
-                }
-                long start = reader.TokenStartIndex;
-                var map = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
-                bool whole = true;
-                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-                {
-                    string name = reader.GetString()!;
-                    reader.Read();
-                    var before = reader;
-                    if (whole && TensorReader.TryRead(ref reader, fields.MaxElements, out var tensor))
-                    {
-                        map[name] = tensor!;
-                        continue;
-                    }
-                    whole = false;
-                    reader = before;
-                    reader.Skip();
-                }
-                maps.Add((field, start, reader.BytesConsumed, whole ? map : null));
-            }
-            while (reader.Read()) { } // anything after the body's object is a syntax error, thrown here
+            maps = ReadMaps(body, fields, binary: null);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
             return false; // malformed JSON, or a name with a lone surrogate: the document parse reports it
         }
-
         // A field given twice is left to the document, which decides which one counts.
-        var taken = maps.Where(m => m.Map is not null && maps.Count(o => o.Field == m.Field) == 1).ToList();
+        var taken = maps.Where(m => m.Tensors is not null && maps.Count(o => o.Field == m.Field) == 1).ToList();
         if (taken.Count == 0) return false;
-        skeleton = ArrayPool<byte>.Shared.Rent(body.Length);
-        int at = 0, from = 0;
-        foreach (var (_, start, end, _) in taken)
+        (skeleton, skeletonLength) = Skeleton(body, taken);
+        tensors = taken.ToDictionary(m => m.Field, m => m.Tensors!, StringComparer.Ordinal);
+        return true;
+    }
+
+    /// <summary>
+    /// The JSON header of a framed body (<see cref="BinaryTensorBody"/>): tensors with <c>binary_data_size</c> take
+    /// their bytes from <paramref name="binary"/>, in header order, and every byte must be taken. Here the maps are
+    /// always read in this pass (the binary bytes belong to the header's order), so a bad tensor is refused at once,
+    /// in the general reader's words, and a map given twice is refused.
+    /// </summary>
+    public static void ReadFramed(ReadOnlySpan<byte> header, BinaryTensorBody.Segment binary, TensorFieldsToRead fields,
+        out Dictionary<string, Dictionary<string, HostTensor>> tensors, out byte[]? skeleton, out int skeletonLength)
+    {
+        var maps = ReadMaps(header, fields, binary);
+        binary.CheckAllTaken();
+        foreach (var m in maps)
         {
-            body[from..(int)start].CopyTo(skeleton.AsSpan(at));
-            at += (int)start - from;
+            if (maps.Count(o => o.Field == m.Field) > 1) throw JsonFields.Invalid(m.Field, "is given twice");
+        }
+        var taken = maps.Where(m => m.Tensors is not null).ToList();
+        tensors = taken.ToDictionary(m => m.Field, m => m.Tensors!, StringComparer.Ordinal);
+        (skeleton, skeletonLength) = taken.Count == 0 ? (null, 0) : Skeleton(header, taken);
+    }
+
+    private sealed record Map(string Field, long Start, long End, Dictionary<string, HostTensor>? Tensors);
+
+    /// <summary>
+    /// One pass over the body's top level: each tensor map's tensors and where the map's bytes are. Without
+    /// <paramref name="binary"/> a map with a tensor off the fast path is not taken (null); with it, such a tensor
+    /// is read by the general reader on the spot.
+    /// </summary>
+    private static List<Map> ReadMaps(ReadOnlySpan<byte> body, TensorFieldsToRead fields, BinaryTensorBody.Segment? binary)
+    {
+        var maps = new List<Map>();
+        var reader = new Utf8JsonReader(body, TensorReader.Options);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            while (reader.Read()) { }
+            return maps;
+        }
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            string? field = null;
+            foreach (var f in fields.Fields)
+            {
+                if (reader.ValueTextEquals(f)) field = f;
+            }
+            reader.Read();
+            if (field is null || reader.TokenType != JsonTokenType.StartObject)
+            {
+                if (field is not null) maps.Add(new Map(field, 0, 0, null)); // not an object: the general reader refuses it
+                reader.Skip();
+                continue;
+            }
+            long start = reader.TokenStartIndex;
+            var map = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
+            bool whole = true;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                string name = reader.GetString()!;
+                reader.Read();
+                var before = reader;
+                if (binary is not null && BinaryTensorBody.TryRead(ref reader, name, binary) is { } framed)
+                {
+                    map[name] = framed;
+                    continue;
+                }
+                reader = before;
+                if (whole && TensorReader.TryRead(ref reader, fields.MaxElements, out var tensor))
+                {
+                    map[name] = tensor!;
+                    continue;
+                }
+                reader = before;
+                long tensorStart = reader.TokenStartIndex;
+                reader.Skip();
+                if (binary is null)
+                {
+                    whole = false;
+                    continue;
+                }
+                using var single = JsonDocument.Parse(body[(int)tensorStart..(int)reader.BytesConsumed].ToArray(), JsonFields.Document);
+                map[name] = TensorJson.Read(single.RootElement, name, fields.MaxElements);
+            }
+            maps.Add(new Map(field, start, reader.BytesConsumed, whole ? map : null));
+        }
+        while (reader.Read()) { } // anything after the body's object is a syntax error, thrown here
+        return maps;
+    }
+
+    /// <summary>The body with each taken map's bytes replaced by <c>{}</c>, in a pooled buffer.</summary>
+    private static (byte[] Skeleton, int Length) Skeleton(ReadOnlySpan<byte> body, List<Map> taken)
+    {
+        var skeleton = ArrayPool<byte>.Shared.Rent(body.Length);
+        int at = 0, from = 0;
+        foreach (var m in taken)
+        {
+            body[from..(int)m.Start].CopyTo(skeleton.AsSpan(at));
+            at += (int)m.Start - from;
             "{}"u8.CopyTo(skeleton.AsSpan(at));
             at += 2;
-            from = (int)end;
+            from = (int)m.End;
         }
         body[from..].CopyTo(skeleton.AsSpan(at));
-        skeletonLength = at + body.Length - from;
-        tensors = taken.ToDictionary(m => m.Field, m => m.Map!, StringComparer.Ordinal);
-        return true;
+        return (skeleton, at + body.Length - from);
     }
 }

@@ -19,6 +19,12 @@ public static class TensorJson
         // The element's own bytes, read by the fast path; anything it does not take is read (and refused) below.
         var reader = new Utf8JsonReader(JsonMarshal.GetRawUtf8Value(json), TensorReader.Options);
         if (reader.Read() && TensorReader.TryRead(ref reader, maxElements, out var fast)) return fast!;
+        return ReadGeneral(json, name, maxElements);
+    }
+
+    /// <summary>The general reader: every form, every error worded; what the fast path does not take comes here.</summary>
+    internal static HostTensor ReadGeneral(JsonElement json, string name, long maxElements = long.MaxValue)
+    {
         try
         {
             return json.ValueKind switch

@@ -15,8 +15,13 @@ public static class TransformJson
     private static readonly HashSet<string> RequestFields =
     [
         "graph", "program", "model", "inputs", "outputs", "limits", "device", "wrt", "seeds", "intermediates", "tangents", "mode",
-        "vector", "tensor_encoding", "detect_anomaly",
+        "vector", "tensor_encoding", "detect_anomaly", "parameters",
     ];
+
+    private static readonly HashSet<string> ParameterFields = [BinaryDataOutput];
+
+    /// <summary>The request parameter (binary tensor extension) asking for the answer's tensors as binary data.</summary>
+    public const string BinaryDataOutput = "binary_data_output";
 
     private static readonly HashSet<string> LimitFields = ["memory_bytes", "timeout_ms"];
 
@@ -41,6 +46,11 @@ public static class TransformJson
             JsonFields.ExpectObject(requested, "limits", LimitFields);
             memoryBytes = JsonFields.Integer(requested, "memory_bytes", "limits", min: 1);
             timeoutMs = JsonFields.Integer(requested, "timeout_ms", "limits", min: 1);
+        }
+        if (JsonFields.Object(body, "parameters", "") is { } parameters)
+        {
+            JsonFields.ExpectObject(parameters, "parameters", ParameterFields);
+            JsonFields.Bool(parameters, BinaryDataOutput, "parameters");
         }
         long maxElements = limits.MaxTensorElements;
         return new TransformRequest
@@ -69,6 +79,10 @@ public static class TransformJson
         "b64" or "base64" => true,
         var other => throw JsonFields.Invalid("tensor_encoding", $"must be json or b64, got '{Clip(other)}'"),
     };
+
+    /// <summary>Whether the body asks for a framed answer (<c>"parameters": {"binary_data_output": true}</c>).</summary>
+    public static bool WantsBinary(JsonElement body) =>
+        JsonFields.Object(body, "parameters", "") is { } p && JsonFields.Bool(p, BinaryDataOutput, "parameters") == true;
 
     /// <summary>Exactly one of graph, program or model; graphs are read under <paramref name="limits"/>.</summary>
     public static ComputationSource ReadSource(JsonElement body, GraphLimits limits)
@@ -114,8 +128,17 @@ public static class TransformJson
 
     public static void WriteResult(Utf8JsonWriter w, TransformResult r, bool base64)
     {
-        foreach (var _ in WriteResultSteps(w, r, base64)) { }
+        foreach (var _ in WriteResultSteps(w, r, TensorWriter(base64))) { }
     }
+
+    /// <summary>Writes the result with each tensor written by <paramref name="writeTensor"/> (e.g. a binary answer's header entries).</summary>
+    public static void WriteResult(Utf8JsonWriter w, TransformResult r, Action<Utf8JsonWriter, HostTensor> writeTensor)
+    {
+        foreach (var _ in WriteResultSteps(w, r, writeTensor)) { }
+    }
+
+    private static Action<Utf8JsonWriter, HostTensor> TensorWriter(bool base64) =>
+        base64 ? static (w, t) => TensorJson.Write(w, t, base64: true) : static (w, t) => TensorJson.Write(w, t);
 
     /// <summary>Unflushed bytes past which the response pipe is flushed between tensors.</summary>
     private const int FlushBytes = 64 * 1024;
@@ -129,7 +152,7 @@ public static class TransformJson
     {
         await using var w = new Utf8JsonWriter(pipe);
         long flushed = 0;
-        foreach (var _ in WriteResultSteps(w, r, base64))
+        foreach (var _ in WriteResultSteps(w, r, TensorWriter(base64)))
         {
             if (w.BytesCommitted + w.BytesPending - flushed < FlushBytes) continue;
             w.Flush();
@@ -140,13 +163,13 @@ public static class TransformJson
     }
 
     /// <summary>Writes the result, pausing after each tensor (where a caller may flush).</summary>
-    private static IEnumerable<bool> WriteResultSteps(Utf8JsonWriter w, TransformResult r, bool base64)
+    private static IEnumerable<bool> WriteResultSteps(Utf8JsonWriter w, TransformResult r, Action<Utf8JsonWriter, HostTensor> writeTensor)
     {
         w.WriteStartObject();
-        foreach (var step in WriteTensors(w, "outputs", r.Outputs, base64)) yield return step;
+        foreach (var step in WriteTensors(w, "outputs", r.Outputs, writeTensor)) yield return step;
         if (r.Gradients is not null)
         {
-            foreach (var step in WriteTensors(w, "gradients", r.Gradients, base64)) yield return step;
+            foreach (var step in WriteTensors(w, "gradients", r.Gradients, writeTensor)) yield return step;
         }
         if (r.Intermediates is not null)
         {
@@ -155,10 +178,10 @@ public static class TransformJson
             {
                 w.WriteStartObject(name);
                 w.WritePropertyName("value");
-                TensorJson.Write(w, value, base64);
+                writeTensor(w, value);
                 yield return true;
                 w.WritePropertyName("adjoint");
-                TensorJson.Write(w, adjoint, base64);
+                writeTensor(w, adjoint);
                 yield return true;
                 w.WriteEndObject();
             }
@@ -166,20 +189,20 @@ public static class TransformJson
         }
         if (r.TangentsOut is not null)
         {
-            foreach (var step in WriteTensors(w, "tangents_out", r.TangentsOut, base64)) yield return step;
+            foreach (var step in WriteTensors(w, "tangents_out", r.TangentsOut, writeTensor)) yield return step;
         }
         if (r.Jacobians is not null)
         {
-            foreach (var step in WriteNested(w, "jacobians", r.Jacobians, base64)) yield return step;
+            foreach (var step in WriteNested(w, "jacobians", r.Jacobians, writeTensor)) yield return step;
         }
         if (r.ModeUsed is { } mode) w.WriteString("mode_used", ModeName(mode));
         if (r.Hessians is not null)
         {
-            foreach (var step in WriteNested(w, "hessians", r.Hessians, base64)) yield return step;
+            foreach (var step in WriteNested(w, "hessians", r.Hessians, writeTensor)) yield return step;
         }
         if (r.Hvp is not null)
         {
-            foreach (var step in WriteTensors(w, "hvp", r.Hvp, base64)) yield return step;
+            foreach (var step in WriteTensors(w, "hvp", r.Hvp, writeTensor)) yield return step;
         }
         w.WritePropertyName("stats");
         WriteStats(w, r.Stats);
@@ -196,24 +219,24 @@ public static class TransformJson
         w.WriteEndObject();
     }
 
-    private static IEnumerable<bool> WriteTensors(Utf8JsonWriter w, string property, IReadOnlyDictionary<string, HostTensor> tensors, bool base64)
+    private static IEnumerable<bool> WriteTensors(Utf8JsonWriter w, string property, IReadOnlyDictionary<string, HostTensor> tensors, Action<Utf8JsonWriter, HostTensor> writeTensor)
     {
         w.WriteStartObject(property);
         foreach (var (name, t) in tensors)
         {
             w.WritePropertyName(name);
-            TensorJson.Write(w, t, base64);
+            writeTensor(w, t);
             yield return true;
         }
         w.WriteEndObject();
     }
 
-    private static IEnumerable<bool> WriteNested(Utf8JsonWriter w, string property, IReadOnlyDictionary<string, IReadOnlyDictionary<string, HostTensor>> nested, bool base64)
+    private static IEnumerable<bool> WriteNested(Utf8JsonWriter w, string property, IReadOnlyDictionary<string, IReadOnlyDictionary<string, HostTensor>> nested, Action<Utf8JsonWriter, HostTensor> writeTensor)
     {
         w.WriteStartObject(property);
         foreach (var (name, inner) in nested)
         {
-            foreach (var step in WriteTensors(w, name, inner, base64)) yield return step;
+            foreach (var step in WriteTensors(w, name, inner, writeTensor)) yield return step;
         }
         w.WriteEndObject();
     }

@@ -49,6 +49,14 @@ public static class TransformEndpoints
             return;
         }
         var result = await service.RunAsync(request, http.RequestAborted);
+        if (BinaryTensorBody.AcceptsFramed(http.Request) || TransformJson.WantsBinary(body.RootElement))
+        {
+            var answer = new BinaryTensorBody.Answer();
+            var header = new System.Buffers.ArrayBufferWriter<byte>();
+            await using (var w = new Utf8JsonWriter(header)) TransformJson.WriteResult(w, result, answer.Write);
+            await answer.SendAsync(http.Response, header.WrittenMemory, http.RequestAborted);
+            return;
+        }
         http.Response.ContentType = "application/json";
         await TransformJson.WriteResultAsync(http.Response.BodyWriter, result, base64, http.RequestAborted);
     }
