@@ -10,6 +10,7 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 
 namespace AutogradService.Codecs.Bench;
 
@@ -32,7 +33,8 @@ public class CodecSuite
     private readonly ArrayBufferWriter<byte> _out = new(16 << 20);
 
     public static ManualConfig Config() => ManualConfig.Create(DefaultConfig.Instance)
-        .AddJob(Job.ShortRun.WithWarmupCount(2).WithIterationCount(5))
+        // In process: the suite needs no generated project, whose build outlasts BenchmarkDotNet's timeout on a busy machine.
+        .AddJob(Job.ShortRun.WithWarmupCount(2).WithIterationCount(5).WithToolchain(InProcessEmitToolchain.Instance))
         .AddColumn(new ThroughputColumn());
 
     [GlobalSetup]
