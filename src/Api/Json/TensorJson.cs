@@ -216,7 +216,7 @@ public static class TensorJson
         long encoded = (expected + 2) / 3 * 4;
         if (raw.Length != encoded)
             throw Bad(name, $"b64 holds {raw.Length} base64 characters; shape {shape} of {dtype.WireName()} needs {encoded} ({expected} bytes)");
-        var tensor = HostTensor.Zeros(dtype, shape);
+        var tensor = HostTensor.Uninitialized(dtype, shape);
         var status = Base64.DecodeFromUtf8(raw, tensor.WritableBytes, out int consumed, out int written);
         if (status == OperationStatus.InvalidData)
             throw Bad(name, "b64 is not valid base64");

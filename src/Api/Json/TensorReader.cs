@@ -224,7 +224,7 @@ public static class TensorReader
         int depth = 1;
         if (shape is { } known)
         {
-            var result = HostTensor.Zeros(dtype, known);
+            var result = HostTensor.Uninitialized(dtype, known);
             var span = ((T[])result.Data).AsSpan();
             int at = 0;
             while (reader.Read())
@@ -326,7 +326,7 @@ public static class TensorReader
         var text = reader.ValueSpan;
         long expected = known.ElementCount * dtype.SizeOf();
         if (text.Length != (expected + 2) / 3 * 4) return false;
-        var result = HostTensor.Zeros(dtype, known);
+        var result = HostTensor.Uninitialized(dtype, known);
         var status = Base64.DecodeFromUtf8(text, result.WritableBytes, out int consumed, out int written);
         if (status != OperationStatus.Done || consumed != text.Length || written != expected) return false;
         tensor = result;

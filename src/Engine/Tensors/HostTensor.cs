@@ -59,13 +59,16 @@ public sealed class HostTensor
         return r;
     }
 
-    /// <summary>A zeroed tensor whose bytes the caller then fills (through <see cref="WritableBytes"/>), e.g. a decoder.</summary>
-    public static HostTensor Zeros(DType dtype, Shape shape) => new(dtype, shape, dtype switch
+    /// <summary>
+    /// A tensor whose array is not cleared first, for a decoder that writes every element (through
+    /// <see cref="WritableBytes"/> or <see cref="Data"/>) before anyone else sees it: large inputs skip a pass over memory.
+    /// </summary>
+    public static HostTensor Uninitialized(DType dtype, Shape shape) => new(dtype, shape, dtype switch
     {
-        DType.Float32 => new float[shape.ElementCount],
-        DType.Float64 => new double[shape.ElementCount],
-        DType.Int64 => new long[shape.ElementCount],
-        _ => new bool[shape.ElementCount],
+        DType.Float32 => GC.AllocateUninitializedArray<float>((int)shape.ElementCount),
+        DType.Float64 => GC.AllocateUninitializedArray<double>((int)shape.ElementCount),
+        DType.Int64 => GC.AllocateUninitializedArray<long>((int)shape.ElementCount),
+        _ => GC.AllocateUninitializedArray<bool>((int)shape.ElementCount),
     });
 
     /// <summary>
@@ -77,7 +80,7 @@ public sealed class HostTensor
     /// <summary>Number of wire bytes: elements × element size (exact: shapes are held to <see cref="Shape.MaxElements"/>).</summary>
     public long ByteCount => Shape.ElementCount * DType.SizeOf();
 
-    /// <summary>The bytes of <see cref="Data"/>, for a decoder filling a tensor it just made with <see cref="Zeros"/>.</summary>
+    /// <summary>The bytes of <see cref="Data"/>, for a decoder filling a tensor it just made with <see cref="Uninitialized"/>.</summary>
     public Span<byte> WritableBytes
     {
         get
@@ -96,7 +99,7 @@ public sealed class HostTensor
         long expected = shape.ElementCount * dtype.SizeOf();
         if (bytes.Length != expected)
             throw EngineException.InvalidTensor($"{bytes.Length} bytes do not fill shape {shape} of {dtype.WireName()} ({expected} bytes)");
-        var t = Zeros(dtype, shape);
+        var t = Uninitialized(dtype, shape);
         bytes.CopyTo(t.WritableBytes);
         if (dtype == DType.Bool) t.NormalizeBools();
         return t;
