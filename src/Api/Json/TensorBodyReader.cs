@@ -108,7 +108,7 @@ public static class TensorBodyReader
                     continue;
                 }
                 reader = before;
-                if (whole && TensorReader.TryRead(ref reader, fields.MaxElements, out var tensor))
+                if (whole && TensorReader.TryRead(ref reader, fields.MaxElements, body.Length, out var tensor))
                 {
                     map[name] = tensor!;
                     continue;

@@ -17,8 +17,9 @@ public static class TensorJson
     public static HostTensor Read(JsonElement json, string name, long maxElements = long.MaxValue)
     {
         // The element's own bytes, read by the fast path; anything it does not take is read (and refused) below.
-        var reader = new Utf8JsonReader(JsonMarshal.GetRawUtf8Value(json), TensorReader.Options);
-        if (reader.Read() && TensorReader.TryRead(ref reader, maxElements, out var fast)) return fast!;
+        var raw = JsonMarshal.GetRawUtf8Value(json);
+        var reader = new Utf8JsonReader(raw, TensorReader.Options);
+        if (reader.Read() && TensorReader.TryRead(ref reader, maxElements, raw.Length, out var fast)) return fast!;
         return ReadGeneral(json, name, maxElements);
     }
 

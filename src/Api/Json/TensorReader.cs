@@ -24,8 +24,10 @@ public static class TensorReader
     /// Reads one tensor whose first token <paramref name="reader"/> is on. True: the tensor, and the reader on the
     /// value's last token. False: nothing read that counts (the reader is somewhere inside the value); restore a copy
     /// taken before the call to read the value again. Syntax errors throw <see cref="JsonException"/> as usual.
+    /// The reader's whole input is <paramref name="inputLength"/> bytes: a declared shape is allocated up front only
+    /// when the bytes left could hold that many values (two bytes each at least), so a short body cannot claim a large array.
     /// </summary>
-    public static bool TryRead(ref Utf8JsonReader reader, long maxElements, out HostTensor? tensor)
+    public static bool TryRead(ref Utf8JsonReader reader, long maxElements, long inputLength, out HostTensor? tensor)
     {
         tensor = null;
         try
@@ -42,7 +44,7 @@ public static class TensorReader
                 case JsonTokenType.StartArray:
                     return TryNested(ref reader, maxElements, out tensor);
                 case JsonTokenType.StartObject:
-                    return TryObject(ref reader, maxElements, out tensor);
+                    return TryObject(ref reader, maxElements, inputLength, out tensor);
                 default:
                     return false;
             }
@@ -130,7 +132,7 @@ public static class TensorReader
     }
 
     /// <summary><c>{dtype, shape, data}</c> or <c>{dtype, shape, b64}</c>, fields in any order.</summary>
-    private static bool TryObject(ref Utf8JsonReader reader, long maxElements, out HostTensor? tensor)
+    private static bool TryObject(ref Utf8JsonReader reader, long maxElements, long inputLength, out HostTensor? tensor)
     {
         tensor = null;
         DType dtype = DType.Float32;
@@ -160,7 +162,7 @@ public static class TensorReader
                 if (hasDtype && (!payloadIsB64 || shape is not null))
                 {
                     // The usual order (dtype and shape first): read the values now, in one pass.
-                    if (!TryPayload(ref reader, payloadIsB64, dtype, shape, maxElements, out tensor)) return false;
+                    if (!TryPayload(ref reader, payloadIsB64, dtype, shape, maxElements, inputLength, out tensor)) return false;
                 }
                 else
                 {
@@ -175,7 +177,7 @@ public static class TensorReader
             }
         }
         if (reader.TokenType != JsonTokenType.EndObject || !hasPayload) return false;
-        if (deferred && !TryPayload(ref payload, payloadIsB64, dtype, shape, maxElements, out tensor)) return false;
+        if (deferred && !TryPayload(ref payload, payloadIsB64, dtype, shape, maxElements, inputLength, out tensor)) return false;
         if (tensor is null) return false;
         if (shape is { } declared)
         {
@@ -199,11 +201,14 @@ public static class TensorReader
         return true;
     }
 
-    private static bool TryPayload(ref Utf8JsonReader reader, bool isB64, DType dtype, Shape? shape, long maxElements, out HostTensor? tensor)
+    private static bool TryPayload(ref Utf8JsonReader reader, bool isB64, DType dtype, Shape? shape, long maxElements, long inputLength, out HostTensor? tensor)
     {
         if (isB64) return TryBase64(ref reader, dtype, shape, out tensor);
         tensor = null;
         if (reader.TokenType != JsonTokenType.StartArray) return false;
+        // Values take two bytes at least ("0,"): a shape the rest of the input cannot fill is read into a list that
+        // grows with what is really there (and then refused for not filling the shape).
+        if (shape is { } claimed && claimed.ElementCount > (inputLength - reader.BytesConsumed) / 2 + 1) shape = null;
         return dtype switch
         {
             DType.Float32 => TryData<float>(ref reader, dtype, shape, maxElements, out tensor),

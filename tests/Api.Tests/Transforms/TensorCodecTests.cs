@@ -225,4 +225,15 @@ public sealed class TensorCodecTests
         using var flat = JsonDocument.Parse("{\"data\": [1, 2, 3, 4, 5]}");
         Assert.Contains("more than 4 elements", Assert.Throws<Engine.EngineException>(() => TensorJson.Read(flat.RootElement, "x", maxElements: 4)).Message);
     }
+
+    [Fact]
+    public void AShortBodyClaimingALargeShape_AllocatesWhatItHolds_NotWhatItClaims()
+    {
+        using var doc = JsonDocument.Parse("{\"dtype\": \"float64\", \"shape\": [16000000], \"data\": [1, 2]}");
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.Throws<Engine.EngineException>(() => TensorJson.Read(doc.RootElement, "x", maxElements: 16L << 20));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Contains("2 values do not fill shape [16000000]", e.Message);
+        Assert.True(allocated < 1 << 20, $"{allocated} bytes allocated for a 2-value body claiming 128 MB");
+    }
 }
