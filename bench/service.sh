@@ -9,6 +9,9 @@
 #       RSS, and writes bench/results/service-latest.json. BEFORE=<checkout> also starts an earlier build of ours and
 #       drives it in the same run (before/after). Options pass to bench/side/side.py, e.g.
 #       --workloads C1,W3 --conc 1 --seconds 5 --reps 2.
+#   bench/service.sh --grpc [seconds]     gRPC with a C load generator: h2load (apt-get install -y nghttp2-client)
+#       sends prepared gRPC frames (bench/side/grpc_frames.py: Ping, C1 and W3 with raw tensors) to ours at 1 and 16
+#       clients; prints req/s and each call's rate as a share of the empty Ping's.
 #   bench/service.sh --w8 [--quick]       W8: C1 against an empty call on the same server, gRPC and REST (bench/Load),
 #       merged into bench/results/latest.json.
 #
@@ -47,6 +50,39 @@ for transport, empty in (("grpc", "grpc-ping"), ("rest", "rest-empty")):
         print(f"{'W8 C1 ' + transport:<22}{c:>8}{c1:>12.0f}{e:>14.0f}{ratio:>8}")
 json.dump(latest, open(path, "w"), indent=2)
 PY
+  exit 0
+fi
+
+if [ "${1:-}" = "--grpc" ]; then
+  seconds=${2:-10}
+  command -v h2load >/dev/null || { echo "needs h2load: apt-get install -y nghttp2-client"; exit 1; }
+  frames=$(mktemp -d /tmp/grpc-frames.XXXXXX)
+  PEER_DIR=${PEER_DIR:-/work/shared/anchors/peer_service} /usr/bin/python3 bench/side/grpc_frames.py "$frames"
+  dotnet build -c Release src/Api/AutogradService.Api.csproj -v q -nologo >/dev/null
+  rest=$((20000 + RANDOM % 20000)); grpc=$((rest + 1))
+  dotnet src/Api/bin/Release/net10.0/AutogradService.Api.dll --Server:RestPort=$rest --Server:GrpcPort=$grpc \
+    --Server:ModelRepositoryPath="$(mktemp -d)" --Logging:LogLevel:Default=Warning >"$frames/ours.log" 2>&1 &
+  server=$!
+  trap 'kill $server 2>/dev/null || true' EXIT
+  for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$rest/healthz" >/dev/null && break; sleep 0.5; done
+  h2() { # rpc frame clients seconds -> req/s (every answer must be HTTP 200 with grpc-status 0: checked once with curl)
+    h2load -D "$4" --warm-up-time=3 -c "$3" -m 1 -d "$frames/$2.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
+      "http://127.0.0.1:$grpc/autograd.v1.Autodiff/$1" | awk '/finished in/ { gsub(",", ""); print $4 }'
+  }
+  for rpc in Ping:ping Gradient:c1 Gradient:w3; do
+    status=$(curl -s --http2-prior-knowledge -H 'content-type: application/grpc' -H 'te: trailers' \
+      --data-binary @"$frames/${rpc#*:}.bin" -D - -o /dev/null "http://127.0.0.1:$grpc/autograd.v1.Autodiff/${rpc%:*}" | tr -d '\r' | awk '/^grpc-status/ { print $2 }')
+    [ "$status" = "0" ] || { echo "${rpc#*:}: grpc-status '$status'"; exit 1; }
+  done
+  printf '%-10s %8s %12s %14s\n' call clients "req/s" "of Ping"
+  for c in 1 16; do
+    ping=$(h2 Ping ping "$c" "$seconds")
+    for call in c1 w3; do
+      r=$(h2 Gradient "$call" "$c" "$seconds")
+      printf '%-10s %8s %12s %14s\n' "$call" "$c" "$r" "$(awk -v a="$r" -v b="$ping" 'BEGIN { printf "%.3f", a / b }')"
+    done
+    printf '%-10s %8s %12s\n' ping "$c" "$ping"
+  done
   exit 0
 fi
 
