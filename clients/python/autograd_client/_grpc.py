@@ -121,16 +121,20 @@ class GrpcTransport:
             else sessions_pb2.GRADIENT_MODE_ACCUMULATE,
             memory_bytes=options.get("memory_bytes") or 0, idle_timeout_ms=options.get("idle_timeout_ms") or 0,
             strict_scalar_seed=bool(options.get("strict_scalar_seed")), detect_anomaly=bool(options.get("detect_anomaly"))))
-        self.round_trips += 1
-        replies = stream.exchange([open_command])
-        if replies[0].HasField("error"):
-            stream.close()
-            raise _command_error(replies[0].error, 0)
+        # The open command rides along with the first batch: opening costs no round trip of its own.
+        stream.opening = open_command
         return stream
 
     def run_session(self, stream, commands):
         self.round_trips += 1
-        replies = stream.exchange([_command_proto(c) for c in commands])
+        messages = [_command_proto(c) for c in commands]
+        opening, stream.opening = stream.opening, None
+        replies = stream.exchange(([opening] if opening is not None else []) + messages)
+        if opening is not None:
+            opened, replies = replies[0], replies[1:]
+            if opened.HasField("error"):
+                stream.close()
+                raise _command_error(opened.error, None)
         results = []
         for i, reply in enumerate(replies):
             if reply.HasField("error"):
@@ -152,6 +156,7 @@ class _SessionStream:
         # The stream lives as long as the session; its deadline is the server's idle timeout, not a call timeout.
         self._replies = stub.Run(iter(self._outbox.get, None), metadata=metadata)
         self._closed = False
+        self.opening = None
 
     def exchange(self, commands):
         with self._lock:

@@ -31,6 +31,7 @@ class Session:
         self._names = itertools.count()
         self._lock = threading.RLock()
         self._closed = False
+        self._unbound = set()  # names whose command failed or never ran: nothing to release
 
     # Lifetime.
 
@@ -90,6 +91,13 @@ class Session:
                 if callback is not None:
                     callback(result)
             if error is not None:
+                # The failed command bound nothing (and over REST nothing after it ran): never release those names.
+                for command, _ in batch[error.command_index or 0:]:
+                    (kind, args), = command.items()
+                    if kind in ("apply", "grad", "detach"):
+                        self._unbound.add(args.get("output"))
+                    elif kind in ("variable", "constant"):
+                        self._unbound.add(args.get("name"))
                 if error.command_index is not None and error.command_index < len(batch):
                     (kind, args), = batch[error.command_index][0].items()
                     error.message = f"{error.message} (in {kind} {_describe(kind, args)})"
@@ -108,7 +116,11 @@ class Session:
 
     def _release(self, name):
         # Called from Tensor.__del__: never raise, never send; the release rides along with the next batch.
-        if not self._closed:
+        if self._closed:
+            return
+        if name in self._unbound:
+            self._unbound.discard(name)
+        else:
             self._pending.append(({"release": {"names": [name]}}, None))
 
     def _operand(self, value):
