@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the solution on a fresh Debian 12 machine, installing what the tests need first:
 #   - Debian's PyTorch (the differential tests' oracle, with OpenBLAS), python3-grpcio and python3-grpc-tools (the
-#     Python interop client) and curl (the curl client);
+#     Python interop client), python3-numpy and python3-venv (the clients/python package's venv) and curl (the curl client);
 #   - the Node client's pinned packages (tests/Interop/setup.sh, npm ci);
 #   - Docker (docker.io, a daemon on the host network only) and the service's image built offline, plus the Kubernetes
 #     manifest validator's packages (deploy/ci-container.sh) for tests/Container.Tests.
@@ -32,6 +32,8 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 need=()
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need+=(python3-torch python3-numpy libopenblas0-pthread)
 /usr/bin/python3 -c 'import grpc, grpc_tools.protoc' >/dev/null 2>&1 || need+=(python3-grpcio python3-grpc-tools)
+# The Python client package (clients/python): installed by its test into a venv with Debian's numpy and grpcio.
+/usr/bin/python3 -c 'import numpy, venv, ensurepip' >/dev/null 2>&1 || need+=(python3-numpy python3-venv)
 command -v curl >/dev/null || need+=(curl)
 if ((${#need[@]})); then
   echo "test.sh: apt-get install ${need[*]}"
