@@ -68,6 +68,14 @@ public sealed class AutogradSession : IAsyncDisposable
         return await value.ConfigureAwait(false);
     }
 
+    /// <summary>A leaf's gradient now: everything queued goes with it, in one round trip.</summary>
+    public async Task<Tensor> GradAsync(string name, CancellationToken ct = default)
+    {
+        var value = Grad(name);
+        await FlushAsync(ct).ConfigureAwait(false);
+        return await value.ConfigureAwait(false);
+    }
+
     /// <summary>A scalar's value now (for the client's own <c>while</c> and <c>if</c>).</summary>
     public async Task<double> ScalarAsync(string name, CancellationToken ct = default) =>
         (await FetchAsync(name, ct).ConfigureAwait(false)).ToScalar();

@@ -168,7 +168,7 @@ public static class Tensors
         if (!tensor.Raw.IsEmpty)
         {
             var raw = tensor.Raw.Span;
-            if (raw.Length != count * Marshal.SizeOf<T>())
+            if (raw.Length != count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>())
                 throw new InvalidOperationException($"raw data of {raw.Length} bytes does not hold {count} {Name(dtype)} elements");
             MemoryMarshal.Cast<byte, T>(raw).CopyTo(destination);
             return;
