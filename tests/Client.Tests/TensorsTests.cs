@@ -85,3 +85,18 @@ public sealed class TensorsTests
         }
     }
 }
+
+/// <summary>The client pulls in the contracts and gRPC's client side only, never the server's hosting.</summary>
+public sealed class DependencyTests
+{
+    [Fact]
+    public void Neither_the_client_nor_the_contracts_reference_ASP_NET_Core()
+    {
+        foreach (var assembly in new[] { typeof(AutogradClient).Assembly, typeof(Contracts.V1.Tensor).Assembly })
+        {
+            var names = assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();
+            Assert.DoesNotContain(names, n => n.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal) || n.StartsWith("Grpc.AspNetCore", StringComparison.Ordinal));
+            Assert.DoesNotContain(names, n => n.StartsWith("AutogradService.Engine", StringComparison.Ordinal) || n == "AutogradService.Api");
+        }
+    }
+}
