@@ -35,6 +35,7 @@ class GrpcTransport:
         self._models = models_pb2_grpc.ModelsStub(self._channel)
         self._sessions = sessions_pb2_grpc.SessionsStub(self._channel)
         self.round_trips = 0
+        self.commands_sent = 0
 
     def close(self):
         self._channel.close()
@@ -127,6 +128,7 @@ class GrpcTransport:
 
     def run_session(self, stream, commands):
         self.round_trips += 1
+        self.commands_sent += len(commands)
         messages = [_command_proto(c) for c in commands]
         opening, stream.opening = stream.opening, None
         replies = stream.exchange(([opening] if opening is not None else []) + messages)

@@ -26,6 +26,7 @@ class RestTransport:
         self._lock = threading.Lock()
         self._connection = None
         self.round_trips = 0
+        self.commands_sent = 0
 
     # Plumbing.
 
@@ -135,6 +136,7 @@ class RestTransport:
         return reply["id"]
 
     def run_session(self, handle, commands):
+        self.commands_sent += len(commands)
         body = {"commands": [_command_json(c) for c in commands]}
         try:
             reply = self._request("POST", f"/v1/sessions/{handle}/commands", body)

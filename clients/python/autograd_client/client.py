@@ -148,6 +148,11 @@ class Client:
         """Requests sent so far (each session batch counts once): what batching saves shows here."""
         return self._transport.round_trips
 
+    @property
+    def commands_sent(self):
+        """Session commands sent so far, over all batches."""
+        return self._transport.commands_sent
+
     def close(self):
         self._transport.close()
 

@@ -170,11 +170,15 @@ class ChapterCases:
         # a = 0.5: b = 1, 2, ..., 1024 is tested 11 times by the while, once by the if, and the final comparison
         # brings back everything queued after it. Opening the session costs one more over REST (POST /v1/sessions);
         # over gRPC the open command rides with the first batch.
+        commands = self.client.commands_sent
         _, _, equal, trips = self.c5(0.5)
+        commands = self.client.commands_sent - commands
         self.assertTrue(equal)
         opening = 1 if self.client.transport == "rest" else 0
         # + d.item() (one fetch); grad.item() costs nothing: the grad command's reply already carried its value.
         self.assertEqual(trips, opening + 11 + 1 + 1 + 1)
+        # Sent one by one, the same work would take a request per command: a loop test alone is mul, norm, lt, fetch.
+        self.assertGreater(commands, 4 * 11)
 
     def test_c5_pytorch_cell_verbatim_except_the_constructor(self):
         for seed in (0, 1, 2, 3):
