@@ -35,7 +35,7 @@ public sealed class InteropTests(ITestOutputHelper output)
         await RunStepAsync(python, ["-m", "pip", "install", "--no-index", "--no-deps", "--force-reinstall", "--quiet", Prerequisites.PythonClientDir],
             AppContext.BaseDirectory);
         var tests = Path.Combine(Prerequisites.PythonClientDir, "tests");
-        await RunClientAsync(server => (python, ["-m", "unittest", "-v", "test_tensors", "test_chapter"], tests),
+        await RunClientAsync(server => (python, ["-m", "unittest", "-v", "test_tensors", "test_build", "test_chapter"], tests),
             server => new Dictionary<string, string> { ["AUTOGRAD_REST"] = server.RestBase, ["AUTOGRAD_GRPC"] = server.GrpcTarget });
     }
 

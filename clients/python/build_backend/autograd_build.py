@@ -127,6 +127,9 @@ def _generate_stubs(out_dir):
     # package they become `from autograd_client._generated.autograd.v1 import ...`, so nothing lands at top level.
     tops = sorted({f.replace(os.sep, "/").split("/")[0] for f in files if "/" in f.replace(os.sep, "/")} | {"autograd_client_rpc"})
     pattern = re.compile(r"^(\s*)(from|import) (" + "|".join(re.escape(t) for t in tops) + r")([.\s])", re.MULTILINE)
+    # A .proto at the root of the tree generates a top-level module imported as `import extra_pb2 as ...`.
+    roots = sorted(os.path.splitext(f)[0] + "_pb2" for f in files if "/" not in f.replace(os.sep, "/"))
+    root_pattern = re.compile(r"^(\s*)import (" + "|".join(re.escape(r) for r in roots) + r")\b", re.MULTILINE) if roots else None
     for directory, _, names in os.walk(out_dir):
         open(os.path.join(directory, "__init__.py"), "a").close()
         for n in names:
@@ -135,6 +138,8 @@ def _generate_stubs(out_dir):
                 with open(path) as f:
                     text = f.read()
                 text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)} {NAME}.{GENERATED}.{m.group(3)}{m.group(4)}", text)
+                if root_pattern is not None:
+                    text = root_pattern.sub(lambda m: f"{m.group(1)}from {NAME}.{GENERATED} import {m.group(2)}", text)
                 with open(path, "w") as f:
                     f.write(text)
 
