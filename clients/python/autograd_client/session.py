@@ -124,20 +124,23 @@ class Session:
             self._pending.append(({"release": {"names": [name]}}, None))
 
     def _operand(self, value):
-        """A command input for an operand: a tensor's name, a finite Python number as a literal, else a constant."""
+        """A command operand: a tensor, a finite Python number (sent as a literal), else a new constant tensor."""
         if isinstance(value, Tensor):
             if value._session is not self:
                 raise ValueError("tensors of different sessions cannot be combined")
-            return value._name
+            return value
         if isinstance(value, numbers.Number) and not isinstance(value, (bool, np.bool_)) and np.ndim(value) == 0 \
                 and math.isfinite(float(value)) and not isinstance(value, np.generic):
             # A weakly typed literal: a float32 tensor times 2 stays float32, as in PyTorch.
             return value
-        return self.tensor(value)._name
+        return self.tensor(value)
 
     def _apply(self, op, inputs, attrs=None):
+        # The operands stay referenced until the apply is queued: a constant made for a numpy operand would otherwise
+        # die at once and queue the release of its name before the command that reads it.
+        operands = [self._operand(i) for i in inputs]
         out = Tensor(self, self._new_name())
-        args = {"op": op, "inputs": [self._operand(i) for i in inputs], "output": out._name}
+        args = {"op": op, "inputs": [o._name if isinstance(o, Tensor) else o for o in operands], "output": out._name}
         if attrs:
             args["attrs"] = attrs
         self._queue({"apply": args})
@@ -165,7 +168,9 @@ def _describe(kind, args):
 class Tensor:
     """A value living in a session. Arithmetic and methods queue commands; values come back only when asked for."""
 
-    __array_priority__ = 1000  # numpy scalars and arrays defer to our reflected operators
+    # numpy scalars and arrays defer to our reflected operators (np.float32(2) * t is a session op, not a fetch).
+    __array_ufunc__ = None
+    __array_priority__ = 1000
 
     def __init__(self, session, name, requires_grad=False, value=None):
         self._session = session

@@ -382,6 +382,16 @@ class ChapterCases:
                 z = x * 2
             self.assertArray(np.asarray(z), 2 * np.arange(4.0))
 
+    def test_numpy_and_list_operands_become_session_constants(self):
+        with self.client.session() as s:
+            t = s.tensor(np.arange(3, dtype=np.float32), requires_grad=True)
+            y = (np.float32(2) * t + np.arange(3.0) + t * [1.0, 2.0, 3.0]).sum()  # reflected numpy operators too
+            y.backward()
+            self.assertAlmostEqual(y.item(), 0 + 2 + 4 + 0 + 1 + 2 + 0 + 2 + 6)
+            self.assertArray(t.grad.numpy(), [3, 4, 5])
+            with self.assertRaises(ag.AutogradError) as caught:
+                s.tensor(1.0).grad.item()  # not a variable: PyTorch's None, an error here
+            self.assertEqual(caught.exception.code, "not_differentiable")
 
 class RestTransport(ChapterCases, unittest.TestCase):
     ADDRESS = REST
