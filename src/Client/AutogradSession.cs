@@ -80,7 +80,10 @@ public sealed class AutogradSession : IAsyncDisposable
     public async Task<double> ScalarAsync(string name, CancellationToken ct = default) =>
         (await FetchAsync(name, ct).ConfigureAwait(false)).ToScalar();
 
-    /// <summary>Sends every queued command now. The first failure is thrown; its command's task and later ones fail with it.</summary>
+    /// <summary>
+    /// Sends every queued command now. The first failure is thrown; the tasks of values that did not come back (the
+    /// failed command's, the ones after it, and over REST every one in the batch) fail with it.
+    /// </summary>
     public async Task FlushAsync(CancellationToken ct = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -98,15 +101,18 @@ public sealed class AutogradSession : IAsyncDisposable
             throw;
         }
         AutogradException? failure = null;
+        for (int i = 0; i < replies.Count && failure is null; i++)
+            if (replies[i].Error is { } error)
+                failure = new AutogradException(error.Code, error.Detail, Empty(error.Node), Empty(error.Op), Empty(error.Input), i);
         for (int i = 0; i < batch.Count; i++)
         {
             var result = batch[i].Result;
-            var reply = i < replies.Count ? replies[i] : null;
-            if (failure is null && reply?.Error is { } error)
-                failure = new AutogradException(error.Code, error.Detail, Empty(error.Node), Empty(error.Op), Empty(error.Input), i);
             if (result is null) continue;
-            if (failure is not null) result.TrySetException(failure);
-            else if (reply?.Value is { } value) result.TrySetResult(value);
+            var reply = i < replies.Count ? replies[i] : null;
+            // A value that came back stands (gRPC answers every command); one that did not shares the batch's failure
+            // (REST answers a failed batch with its error alone).
+            if (reply?.Value is { } value && reply.Error is null) result.TrySetResult(value);
+            else if (failure is not null) result.TrySetException(failure);
             else result.TrySetException(new AutogradException("internal", $"command {i} ({batch[i].Command.KindCase}) brought no value back", commandIndex: i));
         }
         if (failure is not null) throw failure;
