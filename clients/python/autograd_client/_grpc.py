@@ -3,6 +3,7 @@ import queue
 import threading
 
 import grpc
+import numpy as np
 
 from . import _tensors as T
 from ._errors import AutogradError
@@ -71,7 +72,6 @@ class GrpcTransport:
                     continue
                 t = chunk.tensor
                 dtype = T.proto_dtype_name(t.dtype, tensor_pb2)
-                import numpy as np
                 yield ("chunk", {"name": t.name, "role": t.role, "dtype": dtype if t.offset == 0 else None,
                                  "shape": list(t.shape) if t.offset == 0 else None, "offset": t.offset,
                                  "array": np.frombuffer(t.data, dtype=T.WIRE_TO_NUMPY[dtype]), "last": t.last})
