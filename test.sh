@@ -33,7 +33,9 @@ need=()
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need+=(python3-torch python3-numpy libopenblas0-pthread)
 /usr/bin/python3 -c 'import grpc, grpc_tools.protoc' >/dev/null 2>&1 || need+=(python3-grpcio python3-grpc-tools)
 # The Python client package (clients/python): installed by its test into a venv with Debian's numpy and grpcio.
-/usr/bin/python3 -c 'import numpy, venv, ensurepip' >/dev/null 2>&1 || need+=(python3-numpy python3-venv)
+/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need+=(python3-numpy)
+# Debian's python3 has ensurepip without its wheels; ensurepip.version() finds them only with python3-venv.
+/usr/bin/python3 -c 'import ensurepip; ensurepip.version()' >/dev/null 2>&1 || need+=(python3-venv)
 command -v curl >/dev/null || need+=(curl)
 if ((${#need[@]})); then
   echo "test.sh: apt-get install ${need[*]}"

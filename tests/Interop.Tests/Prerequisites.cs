@@ -44,7 +44,7 @@ public static class Prerequisites
     public static async Task<string?> MissingForPythonClientAsync()
     {
         if (!File.Exists(Python)) return $"{Python} is not installed";
-        var (code, text) = await ChildProcess.RunAsync(Python, ["-c", "import numpy, grpc, google.protobuf, grpc_tools.protoc, venv, ensurepip"],
+        var (code, text) = await ChildProcess.RunAsync(Python, ["-c", "import numpy, grpc, google.protobuf, grpc_tools.protoc, venv, ensurepip; ensurepip.version()"],
             InteropDir, TimeSpan.FromSeconds(30));
         return code == 0 ? null
             : $"Debian's python3-numpy / python3-grpcio / python3-grpc-tools / python3-venv are not all importable by {Python}: {text.Trim()}";
