@@ -35,6 +35,13 @@ class RestTransport:
         return cls(self._host, self._port, timeout=self._timeout)
 
     def _request(self, method, path, body=None, accept="application/json", stream=False):
+        try:
+            return self._exchange(method, path, body, accept, stream)
+        except (OSError, http.client.HTTPException) as e:
+            # The network's failures are the same one exception as the service's (gRPC says UNAVAILABLE for these).
+            raise AutogradError("unavailable", f"{method} {self._host}:{self._port}{self._prefix}{path}: {e}") from e
+
+    def _exchange(self, method, path, body, accept, stream):
         headers = dict(self._headers)
         headers["accept"] = accept
         data = None

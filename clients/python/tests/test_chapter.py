@@ -393,6 +393,19 @@ class ChapterCases:
                 s.tensor(1.0).grad.item()  # not a variable: PyTorch's None, an error here
             self.assertEqual(caught.exception.code, "not_differentiable")
 
+class Unreachable(unittest.TestCase):
+    def test_a_service_that_is_not_there_is_the_same_exception(self):
+        import socket
+        with socket.socket() as probe:  # a port nothing listens on once this closes
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        for address in (f"http://127.0.0.1:{port}", f"grpc://127.0.0.1:{port}"):
+            with self.subTest(address=address), ag.Client(address, timeout=10) as client:
+                with self.assertRaises(ag.AutogradError) as caught:
+                    client.evaluate("y = x", {"x": 1.0})
+                self.assertEqual(caught.exception.code, "unavailable")
+
+
 class RestTransport(ChapterCases, unittest.TestCase):
     ADDRESS = REST
 

@@ -26,7 +26,17 @@ internal sealed class RestTransport(HttpClient http) : IAutogradTransport
         Interlocked.Increment(ref _roundTrips);
         using var request = new HttpRequestMessage(method, path.TrimStart('/'));
         if (body is not null) request.Content = Content(body);
-        using var response = await http.SendAsync(request, ct).ConfigureAwait(false);
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.SendAsync(request, ct).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e)
+        {
+            // The network's failures are the same one exception as the service's (gRPC says UNAVAILABLE for these).
+            throw new AutogradException("unavailable", $"{method} {http.BaseAddress}{path}: {e.Message}", inner: e);
+        }
+        using var _ = response;
         var bytes = await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode) throw Problem(response, bytes);
         return bytes.Length == 0 ? null : JsonDocument.Parse(bytes);
