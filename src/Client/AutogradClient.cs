@@ -30,10 +30,21 @@ public sealed class AutogradClient
         if (rest.BaseAddress is null) throw new ArgumentException("the HttpClient needs a BaseAddress: the service's REST address", nameof(rest));
     }
 
+    /// <summary>
+    /// gRPC, falling back to REST (for that call and every later one) when gRPC cannot be reached: a call that found
+    /// nothing listening ran nowhere, so it is safe to send again.
+    /// </summary>
+    public AutogradClient(Autodiff.AutodiffClient autodiff, Sessions.SessionsClient sessions, Models.ModelsClient models, HttpClient restFallback,
+        TimeSpan? timeout = null)
+        : this(new FallbackTransport(new GrpcTransport(autodiff, sessions, models, timeout), new RestTransport(restFallback)))
+    {
+        if (restFallback.BaseAddress is null) throw new ArgumentException("the HttpClient needs a BaseAddress: the service's REST address", nameof(restFallback));
+    }
+
     public static AutogradClient ForGrpc(GrpcChannel channel, TimeSpan? timeout = null) =>
         new(new Autodiff.AutodiffClient(channel), new Sessions.SessionsClient(channel), new Models.ModelsClient(channel), timeout);
 
-    /// <summary>"grpc" or "rest".</summary>
+    /// <summary>"grpc" or "rest" (the one in use, after any fallback).</summary>
     public string Transport => _transport.Name;
 
     /// <summary>Requests sent so far (a session batch counts once).</summary>

@@ -6,7 +6,10 @@ namespace AutogradService.Client;
 
 public enum AutogradTransport
 {
-    /// <summary>gRPC when <see cref="AutogradClientOptions.GrpcAddress"/> is set, else REST.</summary>
+    /// <summary>
+    /// gRPC when <see cref="AutogradClientOptions.GrpcAddress"/> is set, else REST; with both addresses, gRPC falling
+    /// back to REST when gRPC cannot be reached.
+    /// </summary>
     Auto,
     Grpc,
     Rest,
@@ -91,10 +94,12 @@ public static class AutogradClientServiceCollectionExtensions
         {
             var options = sp.GetRequiredService<IOptions<AutogradClientOptions>>().Value;
             var grpc = options.Transport == AutogradTransport.Grpc || (options.Transport == AutogradTransport.Auto && options.GrpcAddress is not null);
-            return grpc
-                ? new AutogradClient(sp.GetRequiredService<Autodiff.AutodiffClient>(), sp.GetRequiredService<Sessions.SessionsClient>(),
-                    sp.GetRequiredService<Models.ModelsClient>(), options.Timeout)
-                : new AutogradClient(sp.GetRequiredService<IHttpClientFactory>().CreateClient(RestClientName));
+            if (!grpc) return new AutogradClient(sp.GetRequiredService<IHttpClientFactory>().CreateClient(RestClientName));
+            var (autodiff, sessions, models) = (sp.GetRequiredService<Autodiff.AutodiffClient>(), sp.GetRequiredService<Sessions.SessionsClient>(),
+                sp.GetRequiredService<Models.ModelsClient>());
+            return options.Transport == AutogradTransport.Auto && options.RestAddress is not null
+                ? new AutogradClient(autodiff, sessions, models, sp.GetRequiredService<IHttpClientFactory>().CreateClient(RestClientName), options.Timeout)
+                : new AutogradClient(autodiff, sessions, models, options.Timeout);
         });
         return new AutogradClientBuilder(services, builders);
     }
