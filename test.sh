@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the solution on a fresh Debian 12 machine, installing what the tests need first:
 #   - Debian's PyTorch (the differential tests' oracle, with OpenBLAS), python3-grpcio and python3-grpc-tools (the
-#     Python interop client) and curl (the curl client);
+#     Python interop client), python3-numpy and python3-venv (the clients/python package's venv) and curl (the curl client);
 #   - the Node client's pinned packages (tests/Interop/setup.sh, npm ci);
 #   - Debian's chromium, which tests/Playground.Tests drives through Playwright (it never downloads a browser);
 #   - Docker (docker.io, a daemon on the host network only) and the service's image built offline, plus the Kubernetes
@@ -33,6 +33,10 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 need=()
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need+=(python3-torch python3-numpy libopenblas0-pthread)
 /usr/bin/python3 -c 'import grpc, grpc_tools.protoc' >/dev/null 2>&1 || need+=(python3-grpcio python3-grpc-tools)
+# The Python client package (clients/python): installed by its test into a venv with Debian's numpy and grpcio.
+/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need+=(python3-numpy)
+# Debian's python3 has ensurepip without its wheels; ensurepip.version() finds them only with python3-venv.
+/usr/bin/python3 -c 'import ensurepip; ensurepip.version()' >/dev/null 2>&1 || need+=(python3-venv)
 command -v curl >/dev/null || need+=(curl)
 [[ -x /usr/bin/chromium ]] || need+=(chromium)
 if ((${#need[@]})); then

@@ -19,6 +19,34 @@ public sealed class InteropTests(ITestOutputHelper output)
             Prerequisites.InteropDir));
     }
 
+    /// <summary>
+    /// clients/python as a user gets it: <c>pip install</c> into a venv made with --system-site-packages (numpy,
+    /// grpcio and protobuf from Debian; offline: --no-index), then its chapter suite over REST and gRPC.
+    /// </summary>
+    [Fact]
+    public async Task Python_autograd_client_package_passes_every_chapter_case_over_REST_and_gRPC()
+    {
+        if (!Prerequisites.Available(await Prerequisites.MissingForPythonClientAsync(), output)) return;
+        var venv = Path.Combine(AppContext.BaseDirectory, "python-client-venv");
+        var python = Path.Combine(venv, "bin", "python");
+        if (!File.Exists(python))
+            await RunStepAsync(Prerequisites.Python, ["-m", "venv", "--system-site-packages", venv], AppContext.BaseDirectory);
+        // The package is rebuilt every run, so the test sees the sources (and .proto files) as they are now.
+        await RunStepAsync(python, ["-m", "pip", "install", "--no-index", "--no-deps", "--force-reinstall", "--quiet", Prerequisites.PythonClientDir],
+            AppContext.BaseDirectory);
+        var tests = Path.Combine(Prerequisites.PythonClientDir, "tests");
+        await RunClientAsync(server => (python, ["-m", "unittest", "-v", "test_tensors", "test_build", "test_chapter"], tests),
+            server => new Dictionary<string, string> { ["AUTOGRAD_REST"] = server.RestBase, ["AUTOGRAD_GRPC"] = server.GrpcTarget });
+    }
+
+    private async Task RunStepAsync(string file, string[] arguments, string workingDirectory)
+    {
+        output.WriteLine($"$ {file} {string.Join(' ', arguments)}");
+        var (exitCode, text) = await ChildProcess.RunAsync(file, arguments, workingDirectory, ClientTimeout);
+        output.WriteLine(text);
+        Assert.True(exitCode == 0, $"'{file} {string.Join(' ', arguments)}' exited with {(exitCode is null ? "a timeout" : $"code {exitCode}")}:\n{text}");
+    }
+
     [Fact]
     public async Task Node_grpc_js_client_runs_C1_and_C5()
     {
@@ -35,12 +63,13 @@ public sealed class InteropTests(ITestOutputHelper output)
             Prerequisites.InteropDir));
     }
 
-    private async Task RunClientAsync(Func<ServerProcess, (string File, string[] Arguments, string WorkingDirectory)> client)
+    private async Task RunClientAsync(Func<ServerProcess, (string File, string[] Arguments, string WorkingDirectory)> client,
+        Func<ServerProcess, IReadOnlyDictionary<string, string>>? environment = null)
     {
         using var server = await ServerProcess.StartAsync();
         var (file, arguments, workingDirectory) = client(server);
         output.WriteLine($"$ {file} {string.Join(' ', arguments)}");
-        var (exitCode, text) = await ChildProcess.RunAsync(file, arguments, workingDirectory, ClientTimeout);
+        var (exitCode, text) = await ChildProcess.RunAsync(file, arguments, workingDirectory, ClientTimeout, environment?.Invoke(server));
         output.WriteLine(text);
         Assert.True(exitCode == 0,
             $"the client exited with {(exitCode is null ? "a timeout" : $"code {exitCode}")}:\n{text}\n--- server output (last lines) ---\n{server.Tail()}");

@@ -37,6 +37,19 @@ public static class Prerequisites
         return code == 0 ? null : $"Debian's python3-grpcio / python3-grpc-tools are not importable by {Python}: {text.Trim()}";
     }
 
+    public static string PythonClientDir { get; } = typeof(Prerequisites).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+        .First(a => a.Key == "AutogradPythonClientDir").Value!;
+
+    /// <summary>What the Python client package needs from Debian: numpy, grpcio, protobuf, grpc_tools (to build) and venv.</summary>
+    public static async Task<string?> MissingForPythonClientAsync()
+    {
+        if (!File.Exists(Python)) return $"{Python} is not installed";
+        var (code, text) = await ChildProcess.RunAsync(Python, ["-c", "import numpy, grpc, google.protobuf, grpc_tools.protoc, venv, ensurepip; ensurepip.version()"],
+            InteropDir, TimeSpan.FromSeconds(30));
+        return code == 0 ? null
+            : $"Debian's python3-numpy / python3-grpcio / python3-grpc-tools / python3-venv are not all importable by {Python}: {text.Trim()}";
+    }
+
     public static async Task<string?> MissingForNodeAsync()
     {
         if (await CommandFails("node", "--version")) return "node is not on PATH";
