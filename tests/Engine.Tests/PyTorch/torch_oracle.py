@@ -131,6 +131,7 @@ OPS = {
     "relu": lambda i, at: torch.relu(i[0]),
     "softplus": lambda i, at: tnf.softplus(i[0]),
     "sign": lambda i, at: torch.sign(i[0]),
+    "erf": lambda i, at: torch.erf(i[0]),
     "logical_not": lambda i, at: torch.logical_not(i[0]),
     # elementwise, two or three inputs (broadcasting)
     "add": lambda i, at: torch.add(i[0], i[1]),
