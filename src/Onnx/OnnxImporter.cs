@@ -45,7 +45,7 @@ public sealed record OnnxImport(Graph Graph, OnnxModelSummary Summary);
 public static class OnnxImporter
 {
     /// <summary>The ONNX opsets this importer is written and tested against (default domain).</summary>
-    public const long MinOpset = 7, MaxOpset = 18;
+    public const long MinOpset = 6, MaxOpset = 18;
 
     public static OnnxImport Import(ReadOnlyMemory<byte> bytes, OnnxImportOptions? options = null)
     {

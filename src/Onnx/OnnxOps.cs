@@ -46,11 +46,11 @@ internal static partial class OnnxOps
             ("Add", "add"), ("Sub", "sub"), ("Mul", "mul"), ("Equal", "eq"), ("Less", "lt"), ("LessOrEqual", "le"),
             ("Greater", "gt"), ("GreaterOrEqual", "ge"), ("And", "logical_and"), ("Or", "logical_or"), ("Xor", "ne"),
         })
-            t[onnx] = c => One(c.Emit(engine, c.In(0), c.In(1)));
+            t[onnx] = c => One(c.Emit(engine, c.In(0), Legacy(c, c.In(0), c.In(1))));
 
         t["Div"] = c =>
         {
-            var (a, b) = (c.In(0), c.In(1));
+            var (a, b) = (c.In(0), Legacy(c, c.In(0), c.In(1)));
             if (a.DType.IsFloating()) return One(c.Emit("div", a, b));
             // Integer division truncates in ONNX; the engine divides floats only, so integers are shape arithmetic.
             if (!a.IsConst || !b.IsConst) throw c.Unsupported("divides integers at run time (only import-time integer division is supported)");
@@ -103,6 +103,8 @@ internal static partial class OnnxOps
         t["PRelu"] = c =>
         {
             var (x, slope) = (c.In(0), c.In(1));
+            // Before opset 7 a one-axis slope is per channel (axis 1).
+            if (c.Opset < 7 && slope.Rank == 1 && c.Rank(x, "its input") > 2) slope = PerChannel(c, slope, x.Rank!.Value);
             var negative = c.Emit("lt", x, NodeContext.Scalar(0, x.DType));
             return One(c.Emit("where", negative, c.Emit("mul", x, slope), x));
         };
@@ -158,6 +160,21 @@ internal static partial class OnnxOps
             if (c.Ints("value_ints") is { } ls) return One(NodeContext.Const(HostTensor.Of(ls, ls.Length)));
             throw c.Unsupported("is supported with a value, value_float(s) or value_int(s) attribute only");
         };
+    }
+
+    /// <summary>
+    /// Before opset 7 a binary op broadcast b only when asked (<c>broadcast=1</c>), aligning it with a's axes from
+    /// <c>axis</c> on; trailing ones make that NumPy broadcasting.
+    /// </summary>
+    private static Val Legacy(NodeContext c, Val a, Val b)
+    {
+        if (c.Opset >= 7 || c.Int("broadcast", 0) == 0 || !c.Has("axis")) return b;
+        int rankA = c.Rank(a, "its first input"), rankB = c.Rank(b, "its second input");
+        int axis = c.Axis(c.Int("axis", 0), rankA);
+        int trailing = rankA - axis - rankB;
+        if (trailing <= 0) return b;
+        var shape = c.Dims(b, "its second input").Select(d => (long)d).Concat(Enumerable.Repeat(1L, trailing)).ToArray();
+        return c.Emit("reshape", A(("shape", shape)), b);
     }
 
     internal static Val Cast(NodeContext c, Val x, DType to) =>
