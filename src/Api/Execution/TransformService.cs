@@ -163,7 +163,10 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
             DetectAnomaly = request.DetectAnomaly,
             Cancellation = cancellation,
         });
-        var inputs = GraphFunctions.Import(scope, ConformInputs(graph, request.Inputs));
+        // Weights of an imported model are constants: naming one in wrt (or giving it a tangent) differentiates by it.
+        var named = (request.Wrt ?? []).Concat(request.Tangents?.Keys ?? []).Concat(request.Vector?.Keys ?? []);
+        (graph, var given) = ConstantInputs.Lift(graph, named, request.Inputs);
+        var inputs = GraphFunctions.Import(scope, ConformInputs(graph, given));
         var plan = GraphFunctions.Prepare(graph, inputs, Plans);
         switch (request.Kind)
         {
