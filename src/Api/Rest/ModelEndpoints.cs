@@ -19,7 +19,7 @@ public static class ModelEndpoints
         var group = app.MapGroup("/v1/models").WithTags("Models");
         group.MapPut("/{name}", PutAsync).WithName("putModel")
             .WithSummary("Registers {graph}, {program} or an ONNX model (an application/onnx body, or {format: \"onnx\", onnx: base64}): validated, shape-inferred and planned once; survives restarts.")
-            .AcceptsJson().Accepts<byte[]>(OnnxMediaType).Produces<JsonElement>().ProducesProblem(400);
+            .AcceptsJson().Produces<JsonElement>().ProducesProblem(400);
         group.MapGet("", (Caller caller, ModelRepository repo) => Results.Json(new { models = repo.Visible(caller).Select(Describe) }))
             .WithName("listModels").WithSummary("The caller's registered models (an admin's list has every caller's).");
         group.MapGet("/{name}", (string name, Caller caller, ModelRepository repo) => Results.Json(Describe(repo.Get(name, caller))))
