@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the solution on a fresh Debian 12 machine, installing what the tests need first:
 #   - Debian's PyTorch (the differential tests' oracle, with OpenBLAS), python3-grpcio and python3-grpc-tools (the
-#     Python interop client) and curl (the curl client);
+#     Python interop client), curl (the curl client) and libonnx-testdata (ONNX's test models, for the ONNX conformance run);
 #   - the Node client's pinned packages (tests/Interop/setup.sh, npm ci);
 #   - Docker (docker.io, a daemon on the host network only) and the service's image built offline, plus the Kubernetes
 #     manifest validator's packages (deploy/ci-container.sh) for tests/Container.Tests.
@@ -33,6 +33,8 @@ need=()
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need+=(python3-torch python3-numpy libopenblas0-pthread)
 /usr/bin/python3 -c 'import grpc, grpc_tools.protoc' >/dev/null 2>&1 || need+=(python3-grpcio python3-grpc-tools)
 command -v curl >/dev/null || need+=(curl)
+# ONNX's own test models with reference data (tests/Onnx.Tests' conformance run).
+[[ -d /usr/share/libonnx-testdata/data/node ]] || need+=(libonnx-testdata)
 if ((${#need[@]})); then
   echo "test.sh: apt-get install ${need[*]}"
   apt-get update -qq
