@@ -23,6 +23,7 @@ internal static partial class OnnxOps
         AddReductions(t);
         AddShape(t);
         AddNn(t);
+        AddIndexing(t);
         AddControlFlow(t);
         return t;
     }
