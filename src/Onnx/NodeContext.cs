@@ -80,6 +80,9 @@ internal sealed class NodeContext(IImportContext importer, NodeProto node, Val?[
         return (int)a;
     }
 
+    /// <summary>Claims room for a value this conversion computes: <paramref name="elements"/> of <paramref name="dtype"/>.</summary>
+    public void Reserve(long elements, DType dtype, string what) => importer.Reserve(elements * dtype.SizeOf(), $"{what} of node '{display}' ({node.OpType})");
+
     public EngineException Unsupported(string why) =>
         OnnxErrors.UnsupportedOp(node.OpType, node.Domain ?? "", opset, display, why);
 

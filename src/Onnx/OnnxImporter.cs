@@ -17,7 +17,7 @@ public sealed record OnnxImportOptions
     /// <summary>Sizes for symbolic dimensions (<c>dim_param</c>), e.g. <c>{"batch": 4}</c>; others stay unknown.</summary>
     public IReadOnlyDictionary<string, int>? Dims { get; init; }
 
-    /// <summary>Bytes import-time constant folding may allocate at once (shape arithmetic, ConstantOfShape).</summary>
+    /// <summary>Bytes of values the import itself computes, in all (folded constants, ConstantOfShape, index tables).</summary>
     public long FoldBytes { get; init; } = 256L << 20;
 
     /// <summary>Largest model file accepted.</summary>
@@ -76,6 +76,7 @@ public static class OnnxImporter
         private readonly Dictionary<string, long> _opsets = new(StringComparer.Ordinal);
         private int _counter;
         private int _depth;
+        private long _reserved;
 
         public long Opset { get; private set; }
 
@@ -311,6 +312,7 @@ public static class OnnxImporter
             {
                 var tensors = ins.Select(v => v.Value!.ToTensor(scope)).ToArray();
                 var result = Dispatcher.Apply(scope, op, tensors, attrs);
+                Reserve(result.Shape.ElementCount * result.DType.SizeOf(), $"the folded value of '{op.Name}'");
                 return Val.Of(HostTensor.From(result));
             }
         }
@@ -360,6 +362,18 @@ public static class OnnxImporter
             var common = DTypes.ResultType(promoted.Select(i => (ins[i].DType, ins[i].Dims is { Length: 0 })));
             foreach (var i in promoted) dtypes[i] = common;
             return dtypes;
+        }
+
+        public void Reserve(long bytes, string what)
+        {
+            _reserved += bytes;
+            if (bytes > options.FoldBytes || _reserved > options.FoldBytes)
+            {
+                var e = new EngineException(ErrorCodes.MemoryLimitExceeded,
+                    $"{what} needs {bytes} bytes at import, bringing the import's constants to {_reserved}, over the limit of {options.FoldBytes}");
+                e.Facts["limit_bytes"] = options.FoldBytes;
+                throw e;
+            }
         }
 
         private static bool IsPromoted(OpSchema schema, int i)
@@ -482,4 +496,7 @@ internal interface IImportContext
     Val Fold(Op op, Attributes attrs, params Val[] ins);
     string Materialize(Val v);
     string Fresh();
+
+    /// <summary>Counts bytes the import computes (tables, folded constants) against <see cref="OnnxImportOptions.FoldBytes"/>.</summary>
+    void Reserve(long bytes, string what);
 }

@@ -29,6 +29,7 @@ internal static partial class OnnxOps
         var strides = new long[dd.Length];
         for (int d = dd.Length - 1, s = 1; d >= 0; s *= dd[d], d--) strides[d] = s;
         var shape = new Shape(id);
+        c.Reserve(shape.ElementCount, DType.Int64, "the gather positions");
         var offsets = new long[shape.ElementCount];
         var index = new long[id.Length];
         var sizes = id.Select(v => (long)v).ToArray();

@@ -177,6 +177,7 @@ internal static partial class OnnxOps
         if (windowSize * positions * dims[0] * dims[1] > Shape.MaxElements)
             throw c.Unsupported($"would gather {windowSize * positions * dims[0] * dims[1]} window elements, more than a tensor may have");
 
+        c.Reserve(windowSize * positions + 2 * positions + (long)dims[0] * dims[1], DType.Int64, "the window index table");
         var table = new long[windowSize * positions];
         var counts = new double[positions];
         var countsWithPad = new double[positions];
@@ -267,6 +268,9 @@ internal static partial class OnnxOps
             if (mode == "constant")
             {
                 var parts = new List<Val>();
+                long rest = 1;
+                for (int d = 0; d < dims.Length; d++) if (d != axis) rest *= dims[d];
+                c.Reserve(rest * (before + after), x.DType, "the pad values");
                 if (before > 0) parts.Add(Slab(x.DType, dims, axis, before, value));
                 parts.Add(x);
                 if (after > 0) parts.Add(Slab(x.DType, dims, axis, after, value));
@@ -277,6 +281,7 @@ internal static partial class OnnxOps
                 long n = dims[axis];
                 if (n == 0 || (mode == "reflect" && n == 1 && (before > 0 || after > 0)))
                     throw c.Invalid($"cannot {mode}-pad an axis of size {n}");
+                c.Reserve(n + before + after, DType.Int64, "the pad indices");
                 var index = new long[n + before + after];
                 for (long j = 0; j < index.Length; j++)
                 {

@@ -142,6 +142,7 @@ internal static partial class OnnxOps
             if (c.Opt(2) is { } training && (!training.IsConst || c.StaticInts(training, "training_mode")[0] != 0))
                 throw c.Unsupported("is supported in inference only (training_mode must be a constant false)");
             if (!c.Wants(1)) return [x];
+            c.Reserve(new Shape(c.Dims(x, "its input")).ElementCount, DType.Bool, "the mask");
             var mask = HostTensor.FromDoubles(DType.Bool, new Shape(c.Dims(x, "its input")), Enumerable.Repeat(1.0, (int)new Shape(c.Dims(x, "its input")).ElementCount).ToArray());
             return [x, NodeContext.Const(mask)];
         };
@@ -185,6 +186,7 @@ internal static partial class OnnxOps
     {
         var (av, bv) = (c.StaticInts(a, "its first input"), c.StaticInts(b, "its second input"));
         var shape = Shape.Broadcast(new Shape(a.Dims!), new Shape(b.Dims!), c.Node.OpType);
+        c.Reserve(shape.ElementCount, DType.Int64, "the result");
         var result = new long[shape.ElementCount];
         var ad = a.Dims!;
         var bd = b.Dims!;
@@ -399,6 +401,7 @@ internal static partial class OnnxOps
             var value = c.TensorAttr("value") is { } v ? OnnxTensors.ToHost(v, "the value of ConstantOfShape") : HostTensor.Scalar(0, DType.Float32);
             if (value.Shape.ElementCount != 1) throw c.Invalid("value must hold one element");
             var fill = value.ToDoubles()[0];
+            c.Reserve(shape.ElementCount, value.DType, "the constant");
             return One(NodeContext.Const(HostTensor.FromDoubles(value.DType, shape, Enumerable.Repeat(fill, checked((int)shape.ElementCount)).ToArray())));
         };
         t["Range"] = c =>
@@ -408,6 +411,7 @@ internal static partial class OnnxOps
             if (d == 0) throw c.Invalid("delta is 0");
             long n = Math.Max((long)Math.Ceiling((l - s) / d), 0);
             if (n > Shape.MaxElements) throw c.Invalid($"the range has {n} elements, more than a tensor may have");
+            c.Reserve(n, start.DType, "the range");
             var values = new double[n];
             for (long i = 0; i < n; i++) values[i] = s + i * d;
             return One(NodeContext.Const(HostTensor.FromDoubles(start.DType, Shape.Vector((int)n), values)));
@@ -420,6 +424,7 @@ internal static partial class OnnxOps
             long k = c.Opt(1) is { } kv ? c.StaticInts(kv, "k")[0] : 0;
             bool upper = c.Int("upper", 1) != 0;
             int rows = dims[^2], cols = dims[^1];
+            c.Reserve((long)rows * cols, DType.Bool, "the mask");
             var keep = new bool[rows * cols];
             for (int i = 0; i < rows; i++)
                 for (int j = 0; j < cols; j++)

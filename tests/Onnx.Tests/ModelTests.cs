@@ -249,6 +249,36 @@ public sealed class ModelTests
     }
 
     [Fact]
+    public void SoftmaxCrossEntropyWithWeightsAndIgnoredLabelsMatchesFiniteDifferences()
+    {
+        var model = new OnnxBuilder(opset: 13)
+            .Input("scores", F64, 3, 4, 2)
+            .Initializer("labels", HostTensor.Of(new long[] { 0, 3, 1, -1, 2, 2 }, 3, 2))
+            .Initializer("weights", HostTensor.Of(new[] { 0.5, 1.0, 2.0, 1.5 }, 4))
+            .Node("SoftmaxCrossEntropyLoss", ["scores", "labels", "weights"], ["loss", "log_prob"], ("ignore_index", -1L))
+            .Output("loss").Output("log_prob");
+        var graph = OnnxImporter.Import(model.Bytes()).Graph;
+        var scores = Random(51, 3, 4, 2);
+        var outs = OnnxRun.Evaluate(graph, [scores]);
+        // By hand: mean over non-ignored positions of -w[t] log p[n, t, d], divided by the weights' sum.
+        double[] s = scores.ToDoubles(), lp = outs[1].ToDoubles(), w = [0.5, 1.0, 2.0, 1.5];
+        long[] labels = [0, 3, 1, -1, 2, 2];
+        double num = 0, den = 0;
+        for (int n = 0; n < 3; n++)
+            for (int d = 0; d < 2; d++)
+            {
+                long t = labels[n * 2 + d];
+                if (t < 0) continue;
+                double lse = Math.Log(Enumerable.Range(0, 4).Sum(k => Math.Exp(s[(n * 4 + k) * 2 + d])));
+                Assert.Equal(s[(n * 4 + t) * 2 + d] - lse, lp[(n * 4 + t) * 2 + d], 12);
+                num -= w[t] * (s[(n * 4 + t) * 2 + d] - lse);
+                den += w[t];
+            }
+        Assert.Equal(num / den, outs[0].ToDoubles()[0], 12);
+        GradientCheck.Check(graph, new Dictionary<string, HostTensor> { ["scores"] = scores }, ["scores", "weights"]);
+    }
+
+    [Fact]
     public void AnUnsupportedOpIsRefusedAtImportNamingOpDomainAndOpset()
     {
         var model = new OnnxBuilder(opset: 15).Input("x", F64, 2, 3).Node("ArgMax", ["x"], ["y"]).Output("y");
@@ -325,6 +355,25 @@ public sealed class ModelTests
         var graph = OnnxImporter.Import(model.Bytes()).Graph;
         Assert.Equal(new Shape(5, 2), OnnxRun.Evaluate(graph, [Random(2, 5, 4)])[0].Shape);
         Assert.Equal(new Shape(1, 2), OnnxRun.Evaluate(graph, [Random(2, 1, 4)])[0].Shape);
+    }
+
+    [Fact]
+    public void ValuesComputedAtImportCountAgainstTheFoldingLimit()
+    {
+        static byte[] Model(long rows) => new OnnxBuilder().Input("x", F64, 1)
+            .Node("Constant", [], ["shape"], ("value", Longs(rows, 1024)))
+            .Node("ConstantOfShape", ["shape"], ["c"], ("value", HostTensor.Of(new[] { 1.0 }, 1)))
+            .Node("ReduceSum", ["c"], ["s"], ("keepdims", 0L))
+            .Node("Mul", ["x", "s"], ["y"]).Output("y").Bytes();
+        // 64 × 1024 doubles = 512 KiB for the constant, then its folded sum (8 bytes).
+        var limit = new OnnxImportOptions { FoldBytes = 64 * 1024 * 8 + 8 };
+        var y = OnnxRun.Evaluate(OnnxImporter.Import(Model(64), limit).Graph, [HostTensor.Of(new[] { 2.0 }, 1)])[0];
+        Assert.Equal(2.0 * 64 * 1024, y.ToDoubles()[0]);
+        var e = Assert.Throws<EngineException>(() => OnnxImporter.Import(Model(64), limit with { FoldBytes = limit.FoldBytes - 1 }));
+        Assert.Equal(ErrorCodes.MemoryLimitExceeded, e.Code);
+        // A hostile shape (2^27 doubles, 1 GiB) is refused by the default limit before anything is allocated.
+        var huge = Assert.Throws<EngineException>(() => OnnxImporter.Import(Model(1 << 17)));
+        Assert.Equal(ErrorCodes.MemoryLimitExceeded, huge.Code);
     }
 
     [Fact]
