@@ -100,7 +100,7 @@ public sealed class ConformanceTests(ITestOutputHelper output)
         return report;
     }
 
-    private static List<HostTensor> ReadAll(string set, string prefix)
+    internal static List<HostTensor> ReadAll(string set, string prefix)
     {
         var list = new List<HostTensor>();
         for (int i = 0; File.Exists(Path.Combine(set, $"{prefix}{i}.pb")); i++)
