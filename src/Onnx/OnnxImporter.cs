@@ -237,9 +237,14 @@ public static class OnnxImporter
             {
                 outs = convert(ctx);
             }
-            catch (EngineException e) when (e.Code != ErrorCodes.UnsupportedOp)
+            catch (EngineException e) when (e.Code is not (ErrorCodes.UnsupportedOp or ErrorCodes.MemoryLimitExceeded))
             {
                 throw new EngineException(e.Code, $"importing ONNX node '{display}' ({node.OpType}): {e.Detail}", display, node.OpType, e.Input, e);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or OverflowException or IndexOutOfRangeException or FormatException)
+            {
+                // A malformed node (attribute lists of the wrong length, sizes past int range) is the model's fault, never a crash.
+                throw new EngineException(ErrorCodes.InvalidGraph, $"importing ONNX node '{display}' ({node.OpType}): {EngineException.Clip(e.Message)}", display, node.OpType, inner: e);
             }
             for (int j = 0; j < node.Output.Count; j++)
             {

@@ -386,3 +386,34 @@ public sealed class ModelTests
         Assert.Equal(ErrorCodes.InvalidGraph, e.Code);
     }
 }
+
+/// <summary>Damaged model files: the importer answers with a result or an engine error, never anything else.</summary>
+public sealed class DamagedModelTests
+{
+    public static TheoryData<string> Models() => ["mlp", "cnn", "transformer"];
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void FlippedBytesGiveAModelOrAnEngineError(string which)
+    {
+        var bytes = which switch { "mlp" => ModelTests.Mlp().Bytes(), "cnn" => ModelTests.Cnn().Bytes(), _ => ModelTests.Transformer().Bytes() };
+        var rng = new Random(1234);
+        int imported = 0, refused = 0;
+        for (int trial = 0; trial < 300; trial++)
+        {
+            var damaged = (byte[])bytes.Clone();
+            int flips = 1 + rng.Next(4);
+            for (int f = 0; f < flips; f++) damaged[rng.Next(damaged.Length)] = (byte)rng.Next(256);
+            try
+            {
+                OnnxImporter.Import(damaged, new OnnxImportOptions { FoldBytes = 16 << 20 });
+                imported++;
+            }
+            catch (EngineException)
+            {
+                refused++;
+            }
+        }
+        Assert.Equal(300, imported + refused);
+    }
+}
