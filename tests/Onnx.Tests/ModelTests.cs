@@ -235,6 +235,58 @@ public sealed class ModelTests
     }
 
     [Fact]
+    public void ALoopWhoseBodyDecidesWhenToStopIsAWhileLoop()
+    {
+        // v ← v · 1.5 while sum(v) < 10 (no trip count): the body computes its own condition.
+        var body = Subgraph("body", [("i", DataType.Int64), ("c", DataType.Bool), ("v", F64)], ["c_out", "v_out"],
+            NodeProto("Mul", ["v", "factor"], ["v_out"]),
+            NodeProto("ReduceSum", ["v_out"], ["s"], ("keepdims", 0L)),
+            NodeProto("Less", ["s", "ten"], ["c_out"]));
+        var model = new OnnxBuilder()
+            .Input("x", F64, 2)
+            .Initializer("factor", HostTensor.Of(new[] { 1.5 }, [])).Initializer("ten", HostTensor.Of(new[] { 10.0 }, []))
+            .Initializer("go", new HostTensor(DType.Bool, Shape.Scalar, new[] { true }))
+            .Node("Loop", ["", "go", "x"], ["y"], ("body", body))
+            .Output("y");
+        var graph = OnnxImporter.Import(model.Bytes()).Graph;
+        var x = HostTensor.Of(new[] { 1.0, 2.0 }, 2);
+        // 3 · 1.5^k first reaches 10 at k = 3 (10.125).
+        Assert.Equal([3.375, 6.75], OnnxRun.Evaluate(graph, [x])[0].ToDoubles());
+        GradientCheck.Check(graph, new Dictionary<string, HostTensor> { ["x"] = x }, ["x", "factor"]);
+    }
+
+    [Theory]
+    [InlineData(16, true)]
+    [InlineData(17, false)]
+    public void IfsNestAsDeepAsTheGraphLimit(int depth, bool accepted)
+    {
+        // Each level: if (sum(x) > 0) then <the level below> else x; the innermost branch is exp(x).
+        var inner = Subgraph("leaf", [], ["out0"], NodeProto("Exp", ["x"], ["out0"]));
+        for (int level = 1; level <= depth; level++)
+        {
+            var orElse = Subgraph($"else{level}", [], [$"e{level}"], NodeProto("Identity", ["x"], [$"e{level}"]));
+            var wrap = Subgraph($"level{level}", [], [$"out{level}"], NodeProto("If", ["positive"], [$"out{level}"], ("then_branch", inner), ("else_branch", orElse)));
+            inner = wrap;
+        }
+        var model = new OnnxBuilder().Input("x", F64, 2)
+            .Node("ReduceSum", ["x"], ["s"], ("keepdims", 0L))
+            .Node("Constant", [], ["zero"], ("value", HostTensor.Of(new[] { 0.0 }, [])))
+            .Node("Greater", ["s", "zero"], ["positive"])
+            .Node("If", ["positive"], ["y"], ("then_branch", inner.Node[0].Attribute[0].G), ("else_branch", Subgraph("top", [], ["t"], NodeProto("Neg", ["x"], ["t"]))))
+            .Output("y");
+        if (accepted)
+        {
+            var graph = OnnxImporter.Import(model.Bytes()).Graph;
+            Assert.Equal(Math.Exp(0.5), OnnxRun.Evaluate(graph, [HostTensor.Of(new[] { 0.5, 0.25 }, 2)])[0].ToDoubles()[0], 12);
+        }
+        else
+        {
+            var e = Assert.Throws<EngineException>(() => OnnxImporter.Import(model.Bytes()));
+            Assert.Equal(ErrorCodes.InvalidGraph, e.Code);
+        }
+    }
+
+    [Fact]
     public void AnIfWithAConstantConditionKeepsOnlyItsBranch()
     {
         var model = new OnnxBuilder()
