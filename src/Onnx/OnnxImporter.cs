@@ -244,7 +244,8 @@ public static class OnnxImporter
             catch (Exception e) when (e is ArgumentException or InvalidOperationException or OverflowException or IndexOutOfRangeException or FormatException)
             {
                 // A malformed node (attribute lists of the wrong length, sizes past int range) is the model's fault, never a crash.
-                throw new EngineException(ErrorCodes.InvalidGraph, $"importing ONNX node '{display}' ({node.OpType}): {EngineException.Clip(e.Message)}", display, node.OpType, inner: e);
+                throw new EngineException(ErrorCodes.InvalidGraph,
+                    $"importing ONNX node '{display}' ({node.OpType}): the node is malformed (an attribute, size or index out of range)", display, node.OpType, inner: e);
             }
             for (int j = 0; j < node.Output.Count; j++)
             {
