@@ -135,6 +135,37 @@ internal static partial class OnnxOps
             var x = c.In(0);
             return One(c.Emit("div", x, c.Emit("add", c.Emit("abs", x), NodeContext.Scalar(1, x.DType))));
         };
+        t["HardSwish"] = c =>
+        {
+            var x = c.In(0);
+            var gate = c.Emit("add", c.Emit("mul", x, NodeContext.Scalar(1.0 / 6, x.DType)), NodeContext.Scalar(0.5, x.DType));
+            gate = c.Emit("minimum", c.Emit("maximum", gate, NodeContext.Scalar(0, x.DType)), NodeContext.Scalar(1, x.DType));
+            return One(c.Emit("mul", x, gate));
+        };
+        t["Celu"] = c =>
+        {
+            var x = c.In(0);
+            double alpha = c.Float("alpha", 1.0);
+            var below = c.Emit("mul", c.Emit("expm1", c.Emit("div", x, NodeContext.Scalar(alpha, x.DType))), NodeContext.Scalar(alpha, x.DType));
+            return One(c.Emit("add", c.Emit("maximum", x, NodeContext.Scalar(0, x.DType)), c.Emit("minimum", below, NodeContext.Scalar(0, x.DType))));
+        };
+        t["ThresholdedRelu"] = c =>
+        {
+            var x = c.In(0);
+            var above = c.Emit("gt", x, NodeContext.Scalar(c.Float("alpha", 1.0), x.DType));
+            return One(c.Emit("where", above, x, NodeContext.Scalar(0, x.DType)));
+        };
+        t["Shrink"] = c =>
+        {
+            var x = c.In(0);
+            double bias = c.Float("bias", 0), lambd = c.Float("lambd", 0.5);
+            var below = c.Emit("lt", x, NodeContext.Scalar(-lambd, x.DType));
+            var above = c.Emit("gt", x, NodeContext.Scalar(lambd, x.DType));
+            var inner = c.Emit("where", above, c.Emit("sub", x, NodeContext.Scalar(bias, x.DType)), NodeContext.Scalar(0, x.DType));
+            return One(c.Emit("where", below, c.Emit("add", x, NodeContext.Scalar(bias, x.DType)), inner));
+        };
+        t["Sinh"] = c => One(Hyperbolic(c, "sub"));
+        t["Cosh"] = c => One(Hyperbolic(c, "add"));
         t["Identity"] = c => One(c.In(0));
         t["Dropout"] = c =>
         {
@@ -177,6 +208,14 @@ internal static partial class OnnxOps
         if (trailing <= 0) return b;
         var shape = c.Dims(b, "its second input").Select(d => (long)d).Concat(Enumerable.Repeat(1L, trailing)).ToArray();
         return c.Emit("reshape", A(("shape", shape)), b);
+    }
+
+    /// <summary>(e^x ∓ e^-x) / 2: sinh with "sub", cosh with "add".</summary>
+    private static Val Hyperbolic(NodeContext c, string combine)
+    {
+        var x = c.In(0);
+        var sum = c.Emit(combine, c.Emit("exp", x), c.Emit("exp", c.Emit("neg", x)));
+        return c.Emit("mul", sum, NodeContext.Scalar(0.5, x.DType));
     }
 
     internal static Val Cast(NodeContext c, Val x, DType to) =>
@@ -366,6 +405,44 @@ internal static partial class OnnxOps
                 offset += sizes[i];
             }
             return outs;
+        };
+        t["Tile"] = c =>
+        {
+            var x = c.In(0);
+            var repeats = c.StaticInts(c.In(1), "the repeats");
+            if (repeats.Length != c.Rank(x, "its input")) throw c.Invalid($"repeats has {repeats.Length} entries for rank {x.Rank}");
+            for (int axis = 0; axis < repeats.Length; axis++)
+            {
+                if (repeats[axis] < 0) throw c.Invalid("repeats must not be negative");
+                if (repeats[axis] == 1) continue;
+                if (repeats[axis] == 0 || repeats[axis] > 4096) throw c.Unsupported($"with {repeats[axis]} repeats is not supported (1 to 4096 are)");
+                x = c.Emit("concat", A(("axis", axis)), Enumerable.Repeat(x, (int)repeats[axis]).ToArray());
+            }
+            return One(x);
+        };
+        t["DepthToSpace"] = c =>
+        {
+            var x = c.In(0);
+            var d = c.Dims(x, "its input");
+            long b = c.Int("blocksize", 0);
+            if (d.Length != 4 || b < 1 || d[1] % (b * b) != 0) throw c.Invalid($"needs [N, C, H, W] with C divisible by blocksize² ({b}²)");
+            long n = d[0], ch = d[1] / (b * b), h = d[2], w = d[3];
+            bool crd = c.Str("mode", "DCR") == "CRD";
+            var split = crd ? new[] { n, ch, b, b, h, w } : new[] { n, b, b, ch, h, w };
+            var perm = crd ? new long[] { 0, 1, 4, 2, 5, 3 } : new long[] { 0, 3, 4, 1, 5, 2 };
+            var moved = c.Emit("transpose", A(("perm", perm)), c.Emit("reshape", A(("shape", split)), x));
+            return One(c.Emit("reshape", A(("shape", new[] { n, ch, h * b, w * b })), moved));
+        };
+        t["SpaceToDepth"] = c =>
+        {
+            var x = c.In(0);
+            var d = c.Dims(x, "its input");
+            long b = c.Int("blocksize", 0);
+            if (d.Length != 4 || b < 1 || d[2] % b != 0 || d[3] % b != 0) throw c.Invalid($"needs [N, C, H, W] with H and W divisible by blocksize {b}");
+            long n = d[0], ch = d[1], h = d[2] / b, w = d[3] / b;
+            var split = c.Emit("reshape", A(("shape", new[] { n, ch, h, b, w, b })), x);
+            var moved = c.Emit("transpose", A(("perm", new long[] { 0, 3, 5, 1, 2, 4 })), split);
+            return One(c.Emit("reshape", A(("shape", new[] { n, ch * b * b, h, w })), moved));
         };
         t["Concat"] = c => One(c.Emit("concat", A(("axis", c.Int("axis", 0))), c.Present.ToArray()));
         t["Gather"] = c =>
