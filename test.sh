@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the solution on a fresh Debian 12 machine, installing what the tests need first:
 #   - Debian's PyTorch (the differential tests' oracle, with OpenBLAS), python3-grpcio and python3-grpc-tools (the
-#     Python interop client), python3-numpy and python3-venv (the clients/python package's venv) and curl (the curl client);
+#     Python interop client), python3-numpy and python3-venv (the clients/python package's venv), curl (the curl
+#     client) and libonnx-testdata (ONNX's test models, for the ONNX conformance run);
 #   - the Node client's pinned packages (tests/Interop/setup.sh, npm ci);
 #   - Debian's chromium, which tests/Playground.Tests drives through Playwright (it never downloads a browser);
 #   - Docker (docker.io, a daemon on the host network only) and the service's image built offline, plus the Kubernetes
@@ -39,6 +40,8 @@ need=()
 /usr/bin/python3 -c 'import ensurepip; ensurepip.version()' >/dev/null 2>&1 || need+=(python3-venv)
 command -v curl >/dev/null || need+=(curl)
 [[ -x /usr/bin/chromium ]] || need+=(chromium)
+# ONNX's own test models with reference data (tests/Onnx.Tests' conformance run).
+[[ -d /usr/share/libonnx-testdata/data/node ]] || need+=(libonnx-testdata)
 if ((${#need[@]})); then
   echo "test.sh: apt-get install ${need[*]}"
   apt-get update -qq

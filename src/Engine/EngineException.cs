@@ -17,6 +17,9 @@ public static class ErrorCodes
     public const string NotFound = "not_found";
     public const string InvalidArgument = "invalid_argument";
     public const string NumericalAnomaly = "numerical_anomaly";
+
+    /// <summary>An imported model uses an op (or a form of one) the engine cannot run; found at upload time.</summary>
+    public const string UnsupportedOp = "unsupported_op";
 }
 
 /// <summary>

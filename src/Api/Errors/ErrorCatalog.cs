@@ -34,7 +34,7 @@ public static class ErrorCatalog
     public static (int Http, StatusCode Grpc) StatusFor(string code) => code switch
     {
         ErrorCodes.InvalidGraph or ErrorCodes.ShapeMismatch or ErrorCodes.DTypeMismatch or ErrorCodes.InvalidTensor
-            or ErrorCodes.NotDifferentiable or ErrorCodes.InvalidArgument => (400, StatusCode.InvalidArgument),
+            or ErrorCodes.NotDifferentiable or ErrorCodes.InvalidArgument or ErrorCodes.UnsupportedOp => (400, StatusCode.InvalidArgument),
         ErrorCodes.GraphFreed => (409, StatusCode.FailedPrecondition),
         ErrorCodes.NumericalAnomaly => (422, StatusCode.InvalidArgument),
         DeviceUnavailable => (400, StatusCode.FailedPrecondition),
@@ -63,6 +63,7 @@ public static class ErrorCatalog
         ErrorCodes.InvalidArgument => "Invalid argument",
         ErrorCodes.GraphFreed => "Graph freed",
         ErrorCodes.NumericalAnomaly => "Numerical anomaly",
+        ErrorCodes.UnsupportedOp => "Unsupported op",
         ErrorCodes.MemoryLimitExceeded => "Memory limit exceeded",
         ErrorCodes.IterationLimitExceeded => "Iteration limit exceeded",
         ErrorCodes.DeadlineExceeded => "Deadline exceeded",

@@ -143,9 +143,12 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
             DetectAnomaly = request.DetectAnomaly,
             Cancellation = cancellation,
         });
+        // Weights of an imported model are constants: naming one in wrt (or giving it a tangent) differentiates by it.
+        var named = (request.Wrt ?? []).Concat(request.Tangents?.Keys ?? []).Concat(request.Vector?.Keys ?? []);
+        (graph, var given) = ConstantInputs.Lift(graph, named, request.Inputs);
         // A program accepts inputs it does not read (their gradient is zeros) unless the request is strict.
-        if (request.Source.Program is not null && !request.Source.StrictInputs) graph = GraphFunctions.AcceptingUnread(graph, request.Inputs.Keys);
-        var inputs = GraphFunctions.Import(scope, GraphFunctions.ConformInputs(graph, request.Inputs));
+        if (request.Source.Program is not null && !request.Source.StrictInputs) graph = GraphFunctions.AcceptingUnread(graph, given.Keys);
+        var inputs = GraphFunctions.Import(scope, GraphFunctions.ConformInputs(graph, given));
         var plan = GraphFunctions.Prepare(graph, inputs, Plans);
         switch (request.Kind)
         {

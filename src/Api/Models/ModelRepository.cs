@@ -6,16 +6,25 @@ using AutogradService.Api.Options;
 using AutogradService.Api.Security;
 using AutogradService.Engine;
 using AutogradService.Engine.Graphs;
+using AutogradService.Onnx;
 using Microsoft.Extensions.Options;
 
 namespace AutogradService.Api.Models;
 
 /// <summary>A registered model: its graph, the plan built when it was registered, the caller that owns it and its
-/// stored size (what the model-bytes quota counts).</summary>
-public sealed record RegisteredModel(string Name, Graph Graph, Plan Plan, string Owner, long Bytes);
+/// stored size (what the model-bytes quota counts). An imported ONNX model also has its summary (opsets,
+/// parameters, op histogram).</summary>
+public sealed record RegisteredModel(string Name, Graph Graph, Plan Plan, string Owner, long Bytes)
+{
+    public OnnxModelSummary? Onnx { get; init; }
+
+    /// <summary>"onnx" for an imported ONNX model, else "graph".</summary>
+    public string Format => Onnx is null ? "graph" : "onnx";
+}
 
 /// <summary>
-/// Models live as JSON files in the model repository folder (<c>{"owner", "graph"}</c>), written atomically (temp file,
+/// Models live as JSON files in the model repository folder (<c>{"owner", "graph"}</c>, or <c>{"owner", "onnx"}</c>
+/// with the ONNX file's bytes in base64, imported again on load), written atomically (temp file,
 /// then rename) so a crash never leaves half a model, and loaded at start-up so they survive restarts; temp files an
 /// interrupted write left behind are removed then. Registering validates the graph and plans it once; a request that
 /// names the model reuses that work. Names are one namespace, and a model belongs to the caller that registered it:
@@ -55,7 +64,13 @@ public sealed partial class ModelRepository(
     public RegisteredModel Get(string name, Caller caller) =>
         Find(name) is { } m && caller.MaySee(m.Owner) ? m : throw NotFound(name);
 
-    public RegisteredModel Put(string name, Graph graph, Caller caller)
+    public RegisteredModel Put(string name, Graph graph, Caller caller) => Put(name, graph, null, null, caller);
+
+    /// <summary>Registers an imported ONNX model; the file's bytes are what is stored (and imported again at start-up).</summary>
+    public RegisteredModel PutOnnx(string name, OnnxImport imported, byte[] onnx, Caller caller) =>
+        Put(name, imported.Graph, imported.Summary, onnx, caller);
+
+    private RegisteredModel Put(string name, Graph graph, OnnxModelSummary? summary, byte[]? onnx, Caller caller)
     {
         if (!ValidName().IsMatch(name))
             throw EngineException.InvalidArgument($"model name '{name}' must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit");
@@ -70,7 +85,7 @@ public sealed partial class ModelRepository(
             if (existing is not null && !caller.MaySee(existing.Owner))
                 throw new EngineException(ErrorCodes.NotFound, $"the model name '{name}' is not available to this caller; choose another", input: name);
             var owner = existing?.Owner ?? caller.Id;
-            var bytes = Serialize(owner, graph);
+            var bytes = Serialize(owner, graph, onnx);
             if (caller.HasQuotas && owner == caller.Id) CheckQuotas(owner, existing, bytes.Length);
 
             Directory.CreateDirectory(_folder);
@@ -78,7 +93,7 @@ public sealed partial class ModelRepository(
             var temp = path + $".{Guid.NewGuid():N}{TempSuffix}";
             File.WriteAllBytes(temp, bytes);
             File.Move(temp, path, overwrite: true);
-            return _models[name] = new RegisteredModel(name, graph, plan, owner, bytes.Length);
+            return _models[name] = new RegisteredModel(name, graph, plan, owner, bytes.Length) { Onnx = summary };
         }
     }
 
@@ -138,15 +153,22 @@ public sealed partial class ModelRepository(
         return ValidName().IsMatch(name) && File.Exists(PathOf(name)) ? TryLoad(PathOf(name)) : null;
     }
 
-    private static byte[] Serialize(string owner, Graph graph)
+    private static byte[] Serialize(string owner, Graph graph, byte[]? onnx)
     {
         using var stream = new MemoryStream();
         using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
         {
             writer.WriteStartObject();
             writer.WriteString("owner", owner);
-            writer.WritePropertyName("graph");
-            GraphJson.Write(writer, graph);
+            if (onnx is not null)
+            {
+                writer.WriteBase64String("onnx", onnx);
+            }
+            else
+            {
+                writer.WritePropertyName("graph");
+                GraphJson.Write(writer, graph);
+            }
             writer.WriteEndObject();
         }
         return stream.ToArray();
@@ -161,12 +183,18 @@ public sealed partial class ModelRepository(
             using var doc = JsonDocument.Parse(bytes);
             var root = doc.RootElement;
             // Files from before owners existed hold the bare graph: they belong to the anonymous caller.
-            bool wrapped = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("graph", out _);
-            var graph = GraphJson.Read(wrapped ? root.GetProperty("graph") : root);
+            bool isOnnx = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("onnx", out _);
+            bool wrapped = isOnnx || (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("graph", out _));
             var owner = wrapped && root.TryGetProperty("owner", out var o) && o.GetString() is { Length: > 0 } s ? s : Caller.AnonymousId;
+            if (isOnnx)
+            {
+                var imported = OnnxImporter.Import(root.GetProperty("onnx").GetBytesFromBase64(), new OnnxImportOptions { Limits = limits.Value.Graph(default) });
+                return _models[name] = new RegisteredModel(name, imported.Graph, Plan.Build(imported.Graph), owner, bytes.Length) { Onnx = imported.Summary };
+            }
+            var graph = GraphJson.Read(wrapped ? root.GetProperty("graph") : root);
             return _models[name] = new RegisteredModel(name, graph, Plan.Build(graph), owner, bytes.Length);
         }
-        catch (Exception e) when (e is EngineException or JsonException or IOException or InvalidOperationException)
+        catch (Exception e) when (e is EngineException or JsonException or IOException or InvalidOperationException or FormatException)
         {
             log.LogWarning(e, "skipping model file {File}: it does not load", file);
             return null;

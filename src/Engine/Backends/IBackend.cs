@@ -26,7 +26,7 @@ public partial interface IBackend
 public enum UnaryKernel
 {
     Neg, Abs, Exp, Log, Log1p, Expm1, Sqrt, Rsqrt, Square, Reciprocal,
-    Sin, Cos, Tan, Tanh, Sigmoid, Relu, Softplus, Sign, LogicalNot,
+    Sin, Cos, Tan, Tanh, Sigmoid, Relu, Softplus, Sign, LogicalNot, Erf,
 }
 
 /// <summary>Elementwise two-input kernels. Comparisons and logical ops write bool.</summary>

@@ -177,10 +177,13 @@ public static class UnaryOps
     public static readonly UnaryOp Relu = new("relu", UnaryKernel.Relu, "max(x, 0)", (x, y) => F.Cast(F.Gt(x, 0.0), x.DType), smooth: false, integers: true, reads: Reads.X);
     public static readonly UnaryOp Softplus = new("softplus", UnaryKernel.Softplus, "log(1 + e^x), computed stably", (x, y) => F.Sigmoid(x), reads: Reads.X);
     public static readonly UnaryOp Sign = new("sign", UnaryKernel.Sign, "-1, 0 or 1 (derivative zero)", (x, y) => null, smooth: false, integers: true, reads: Reads.None);
+    public static readonly UnaryOp Erf = new("erf", UnaryKernel.Erf, "the error function 2/sqrt(pi) ∫0^x e^(-t^2) dt", (x, y) => TwoOverSqrtPi * F.Exp(-F.Square(x)), reads: Reads.X);
     public static readonly UnaryOp LogicalNot = new("logical_not", UnaryKernel.LogicalNot, "not x (bool)", null, InputDomain.Bool, differentiable: false);
 
     internal static IEnumerable<Op> All =>
-        [Neg, Abs, Exp, Log, Log1p, Expm1, Sqrt, Rsqrt, Square, Reciprocal, Sin, Cos, Tan, Tanh, Sigmoid, Relu, Softplus, Sign, LogicalNot];
+        [Neg, Abs, Exp, Log, Log1p, Expm1, Sqrt, Rsqrt, Square, Reciprocal, Sin, Cos, Tan, Tanh, Sigmoid, Relu, Softplus, Sign, Erf, LogicalNot];
+
+    private const double TwoOverSqrtPi = 1.1283791670955126;
 }
 
 public static partial class F
@@ -203,5 +206,6 @@ public static partial class F
     public static Tensor Relu(Tensor x) => Dispatcher.Apply(UnaryOps.Relu, x);
     public static Tensor Softplus(Tensor x) => Dispatcher.Apply(UnaryOps.Softplus, x);
     public static Tensor Sign(Tensor x) => Dispatcher.Apply(UnaryOps.Sign, x);
+    public static Tensor Erf(Tensor x) => Dispatcher.Apply(UnaryOps.Erf, x);
     public static Tensor LogicalNot(Tensor x) => Dispatcher.Apply(UnaryOps.LogicalNot, x);
 }

@@ -46,6 +46,7 @@ internal static partial class OpGenerators
         t["tan"] = Unary((b, x) => b.Bounded(x, 1.2));
         // PyTorch's softplus returns x itself above 20 (its threshold); stay below, where both compute log1p(exp(x)).
         t["softplus"] = Unary((b, x) => b.Bounded(x, 15));
+        t["erf"] = Unary((b, x) => b.Bounded(x, 3));
         foreach (var op in new[] { "abs", "relu", "sign" })
             t[op] = Unary((b, x) => AwayFromKink(b, x));
 

@@ -111,6 +111,12 @@ def cast(x, at):
     return x.to(DTYPES[at["dtype"]])
 
 
+def _promoted(a, b):
+    """Both operands in their common dtype, as the engine's dispatcher promotes them."""
+    common = torch.promote_types(a.dtype, b.dtype)
+    return a.to(common), b.to(common)
+
+
 OPS = {
     # elementwise, one input
     "neg": lambda i, at: torch.neg(i[0]),
@@ -131,6 +137,7 @@ OPS = {
     "relu": lambda i, at: torch.relu(i[0]),
     "softplus": lambda i, at: tnf.softplus(i[0]),
     "sign": lambda i, at: torch.sign(i[0]),
+    "erf": lambda i, at: torch.erf(i[0]),
     "logical_not": lambda i, at: torch.logical_not(i[0]),
     # elementwise, two or three inputs (broadcasting)
     "add": lambda i, at: torch.add(i[0], i[1]),
@@ -158,9 +165,10 @@ OPS = {
     "logsumexp": reduce(lambda x, a, k: torch.logsumexp(x, dim=a, keepdim=k)),
     "norm": lambda i, at: reduce(lambda x, a, k: norm(x, a, k, at.get("ord", 2)))(i, at),
     # linear algebra
-    "dot": lambda i, at: torch.dot(i[0], i[1]),
+    # torch.dot refuses mixed dtypes where the engine promotes (as torch.matmul does): promote first.
+    "dot": lambda i, at: torch.dot(*_promoted(i[0], i[1])),
     "matmul": lambda i, at: torch.matmul(i[0], i[1]),
-    "outer": lambda i, at: torch.outer(i[0], i[1]),
+    "outer": lambda i, at: torch.outer(*_promoted(i[0], i[1])),
     # movement: canonical attrs perm, shape, axes, axis, starts/ends/axes/steps, start/end
     "transpose": lambda i, at: transpose(i[0], at),
     "reshape": lambda i, at: torch.reshape(i[0], tuple(at["shape"])),
