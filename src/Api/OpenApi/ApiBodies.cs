@@ -65,6 +65,7 @@ public sealed class ApiBodies(IOptions<SecurityOptions> security) : IOpenApiDocu
                 // With security on, every API operation may refuse the caller (401) or its rate quota (429).
                 if (security.Value.Enabled) statuses = [.. statuses.Union([401, 429]).Order()];
                 AddErrors(operation, statuses, document);
+                if (Operations[id]?["errors"] is JsonObject errorExamples) AddErrorExamples(operation, errorExamples);
             }
         }
         return Task.CompletedTask;
@@ -126,6 +127,25 @@ public sealed class ApiBodies(IOptions<SecurityOptions> security) : IOpenApiDocu
         Summary = example["summary"]?.GetValue<string>(),
         Value = example[part]!.DeepClone(),
     };
+
+    /// <summary>
+    /// Problem examples, each with the request that gets it in <c>x-request</c> (so the test that runs the document's
+    /// examples can send it and check the answer).
+    /// </summary>
+    private static void AddErrorExamples(OpenApiOperation operation, JsonObject byStatus)
+    {
+        foreach (var (status, examples) in byStatus)
+        {
+            if (operation.Responses?.GetValueOrDefault(status) is not OpenApiResponse { Content: { } content } || !content.TryGetValue(ProblemJson, out var media))
+                throw new InvalidOperationException($"OpenApi/operations.json: {operation.OperationId} has {status} examples but does not declare {status}");
+            media.Examples = examples!.AsObject().ToDictionary(e => e.Key, e =>
+            {
+                var example = Example(e.Value!, "value");
+                example.Extensions = new Dictionary<string, IOpenApiExtension> { ["x-request"] = new JsonNodeExtension(e.Value!["x-request"]!.DeepClone()) };
+                return (IOpenApiExample)example;
+            });
+        }
+    }
 
     private static void AddErrors(OpenApiOperation operation, IReadOnlyList<int> statuses, OpenApiDocument document)
     {

@@ -133,3 +133,26 @@ public sealed class OpenApiDocumentTests(DefaultService service) : IClassFixture
         Assert.Contains("not_found", notFound.GetProperty("description").GetString());
     }
 }
+
+/// <summary>With security on, every API operation also documents 401 and 429 (the caller and its rate quota).</summary>
+public sealed class SecuredOpenApiDocumentTests(AutogradService.Api.Tests.Security.SecureService service) : IClassFixture<AutogradService.Api.Tests.Security.SecureService>
+{
+    [Fact]
+    public async Task EveryOperation_Documents401And429()
+    {
+        using var client = service.CreateClient();
+        var doc = (await client.Get("/openapi/v1.json")).Ok().Body;
+        foreach (var path in doc.GetProperty("paths").EnumerateObject().Where(p => p.Name.StartsWith("/v1/", StringComparison.Ordinal)))
+        {
+            foreach (var op in path.Value.EnumerateObject())
+            {
+                var responses = op.Value.GetProperty("responses");
+                Assert.True(responses.TryGetProperty("401", out var unauthenticated), $"{op.Name} {path.Name}: no 401");
+                Assert.Contains("unauthenticated", unauthenticated.GetProperty("description").GetString());
+                Assert.True(responses.TryGetProperty("429", out var limited), $"{op.Name} {path.Name}: no 429");
+                Assert.Contains("quota_exceeded", limited.GetProperty("description").GetString());
+                Assert.True(limited.GetProperty("headers").TryGetProperty("Retry-After", out _));
+            }
+        }
+    }
+}
