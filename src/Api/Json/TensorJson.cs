@@ -72,7 +72,7 @@ public static class TensorJson
         foreach (var item in json.EnumerateArray()) Fill(item, depth + 1, dims, values, ref at, isBool, name);
     }
 
-    private static readonly HashSet<string> ObjectFields = ["dtype", "shape", "data", "b64"];
+    internal static readonly HashSet<string> ObjectFields = ["dtype", "shape", "data", "b64"];
 
     private static HostTensor ReadObject(JsonElement json, string name, long maxElements)
     {

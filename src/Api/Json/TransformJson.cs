@@ -11,18 +11,28 @@ namespace AutogradService.Api.Json;
 /// <summary>REST bodies of the stateless transforms to <see cref="TransformRequest"/>, and results back to JSON.</summary>
 public static class TransformJson
 {
-    private static readonly HashSet<string> RequestFields =
-    [
-        "graph", "program", "model", "inputs", "outputs", "limits", "device", "wrt", "seeds", "intermediates", "tangents", "mode",
-        "vector", "tensor_encoding", "detect_anomaly",
-    ];
+    private static readonly string[] CommonFields =
+        ["graph", "program", "model", "inputs", "outputs", "limits", "device", "tensor_encoding", "detect_anomaly", "strict_inputs"];
 
-    private static readonly HashSet<string> LimitFields = ["memory_bytes", "timeout_ms"];
+    /// <summary>
+    /// The fields each transform reads; any other is refused by name (a field meant for another transform, such as
+    /// <c>tangents</c> sent to gradient, would otherwise be silently ignored). The OpenAPI schemas list the same.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<TransformKind, HashSet<string>> RequestFields = new Dictionary<TransformKind, HashSet<string>>
+    {
+        [TransformKind.Evaluate] = [.. CommonFields],
+        [TransformKind.Gradient] = [.. CommonFields, "wrt", "seeds", "intermediates"],
+        [TransformKind.Jvp] = [.. CommonFields, "tangents"],
+        [TransformKind.Jacobian] = [.. CommonFields, "wrt", "mode"],
+        [TransformKind.Hessian] = [.. CommonFields, "wrt", "vector"],
+    };
+
+    internal static readonly HashSet<string> LimitFields = ["memory_bytes", "timeout_ms"];
 
     /// <summary>A transform's body, every field checked for type and range (errors name the field); unknown fields are refused.</summary>
     public static TransformRequest ReadRequest(TransformKind kind, JsonElement body, LimitsOptions limits)
     {
-        JsonFields.ExpectObject(body, "", RequestFields);
+        JsonFields.ExpectObject(body, "", RequestFields[kind]);
         long? memoryBytes = null, timeoutMs = null;
         if (JsonFields.Object(body, "limits", "") is { } requested)
         {
@@ -68,7 +78,8 @@ public static class TransformJson
         int given = (graph is null ? 0 : 1) + (program is null ? 0 : 1) + (model is null ? 0 : 1);
         if (given != 1) throw EngineException.InvalidArgument("give exactly one of graph, program or model");
         if (graph is { } g) return new ComputationSource(Graph: GraphJson.Read(g, limits));
-        return program is not null ? new ComputationSource(Program: program) : new ComputationSource(Model: model);
+        var strict = JsonFields.Bool(body, "strict_inputs", "") ?? false;
+        return program is not null ? new ComputationSource(Program: program) { StrictInputs = strict } : new ComputationSource(Model: model);
     }
 
     public static JacobianMode ParseMode(string? mode) => mode?.ToLowerInvariant() switch

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using AutogradService.Api.Execution;
 using AutogradService.Api.Json;
+using AutogradService.Api.OpenApi;
 using AutogradService.Api.Options;
 using AutogradService.Engine.Tensors;
 using Microsoft.Extensions.Options;
@@ -27,7 +28,7 @@ public static class TransformEndpoints
         Map(group, "hessian", TransformKind.Hessian, "Second derivatives of a scalar output, or a Hessian-vector product with `vector`.");
         group.MapPost("/inspect", InspectAsync).WithName("inspect")
             .WithSummary("Validates a graph or program and reports shapes, dtypes, FLOPs, peak bytes, DOT and Mermaid.")
-            .AcceptsJson().Produces<JsonElement>();
+            .Errors(400, 404, 413, 415, 429, 499, 504);
         return app;
     }
 
@@ -35,7 +36,7 @@ public static class TransformEndpoints
         group.MapPost($"/{name}", (HttpContext http, TransformService service, IOptions<LimitsOptions> limits) =>
                 HandleAsync(http, service, limits.Value, kind))
             .WithName(name).WithSummary(summary)
-            .AcceptsJson().Produces<JsonElement>().ProducesProblem(400);
+            .Errors(400, 404, 413, 415, 422, 429, 499, 504);
 
     private static async Task HandleAsync(HttpContext http, TransformService service, LimitsOptions limits, TransformKind kind)
     {
@@ -119,7 +120,7 @@ public static class TransformEndpoints
         }
     }
 
-    private static readonly HashSet<string> InspectFields = ["graph", "program", "model", "inputs"];
+    internal static readonly HashSet<string> InspectFields = ["graph", "program", "model", "inputs"];
 
     private static async Task InspectAsync(HttpContext http, TransformService service, IOptions<LimitsOptions> limits)
     {

@@ -89,7 +89,11 @@ public static class FuzzTargets
     private static string TransformJsonTarget(byte[] input)
     {
         using var doc = JsonBody.Parse(new System.Buffers.ReadOnlySequence<byte>(input)); // as the REST endpoints read a body
-        var request = TransformJson.ReadRequest(TransformKind.Evaluate, doc.RootElement, FuzzHost.Limits);
+        // Each transform refuses the others' fields: read the body as the first transform that takes all of them.
+        var body = doc.RootElement;
+        var readAs = Enum.GetValues<TransformKind>().FirstOrDefault(k =>
+            body.ValueKind != JsonValueKind.Object || body.EnumerateObject().All(p => TransformJson.RequestFields[k].Contains(p.Name)));
+        var request = TransformJson.ReadRequest(readAs, body, FuzzHost.Limits);
         bool base64 = TransformJson.WantsBase64(doc.RootElement);
         var transforms = FuzzHost.Shared.NewTransforms();
         var steps = Enum.GetValues<TransformKind>().Select(kind => (kind.ToString().ToLowerInvariant(), (Action)(() =>
