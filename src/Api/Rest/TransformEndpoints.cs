@@ -14,7 +14,7 @@ public static class TransformEndpoints
     public const string NdJson = "application/x-ndjson";
 
     /// <summary>Largest chunk of a streamed tensor, in bytes of raw elements.</summary>
-    public const int ChunkBytes = 1 << 20;
+    public const int ChunkBytes = ResultChunks.ChunkBytes;
 
     public static IEndpointRouteBuilder MapTransformEndpoints(this IEndpointRouteBuilder app)
     {
@@ -40,8 +40,8 @@ public static class TransformEndpoints
 
     private static async Task HandleAsync(HttpContext http, TransformService service, LimitsOptions limits, TransformKind kind)
     {
-        using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted);
-        var request = TransformJson.ReadRequest(kind, body.RootElement, limits);
+        using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted, TransformJson.TensorFields(limits));
+        var request = TransformJson.ReadRequest(kind, body, limits);
         bool base64 = TransformJson.WantsBase64(body.RootElement);
 
         if (kind == TransformKind.Gradient && AcceptsNdJson(http.Request))
@@ -50,9 +50,16 @@ public static class TransformEndpoints
             return;
         }
         var result = await service.RunAsync(request, http.RequestAborted);
+        if (BinaryTensorBody.AcceptsFramed(http.Request) || TransformJson.WantsBinary(body.RootElement))
+        {
+            var answer = new BinaryTensorBody.Answer();
+            var header = new System.Buffers.ArrayBufferWriter<byte>();
+            await using (var w = new Utf8JsonWriter(header)) TransformJson.WriteResult(w, result, answer.Write);
+            await answer.SendAsync(http.Response, header.WrittenMemory, http.RequestAborted);
+            return;
+        }
         http.Response.ContentType = "application/json";
-        await using var writer = new Utf8JsonWriter(http.Response.Body);
-        TransformJson.WriteResult(writer, result, base64);
+        await TransformJson.WriteResultAsync(http.Response.BodyWriter, result, base64, http.RequestAborted);
     }
 
     private static bool AcceptsNdJson(HttpRequest request) =>
@@ -95,11 +102,8 @@ public static class TransformEndpoints
             yield break;
         }
         var t = (StreamEvent.Tensor)e;
-        int perChunk = Math.Max(1, ChunkBytes / t.Value.DType.SizeOf());
-        int total = t.Value.Data.Length;
-        for (int offset = 0; offset == 0 || offset < total; offset += perChunk)
+        foreach (var (start, count) in ResultChunks.Of(t.Value))
         {
-            int start = offset, count = Math.Min(perChunk, total - offset);
             yield return w =>
             {
                 w.WriteStartObject();
@@ -110,13 +114,11 @@ public static class TransformEndpoints
                 foreach (var d in t.Value.Shape.Dims) w.WriteNumberValue(d);
                 w.WriteEndArray();
                 w.WriteNumber("offset", start);
-                w.WriteStartArray("data");
+                w.WritePropertyName("data");
                 TensorJson.WriteValues(w, t.Value.Data, start, count);
-                w.WriteEndArray();
-                w.WriteBoolean("last", start + count >= total);
+                w.WriteBoolean("last", start + count >= t.Value.Shape.ElementCount);
                 w.WriteEndObject();
             };
-            if (total == 0) yield break;
         }
     }
 
