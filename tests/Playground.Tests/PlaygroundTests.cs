@@ -256,6 +256,36 @@ public sealed class PlaygroundTests(BrowserFixture browser, ITestOutputHelper ou
         Assert.True(errors.Count + freshErrors.Count == 0, string.Join('\n', errors.Concat(freshErrors)));
     }
 
+    [Fact]
+    public async Task The_chapter_s_def_program_runs_with_its_branch_highlighted_and_plots_f_second_derivative()
+    {
+        if (!Available()) return;
+        var (page, errors) = await OpenAsync("#C1");
+        await page.WaitForFunctionAsync("() => window.playground.result !== null");
+
+        // C5 as the chapter writes it: the if is the program's own, its subgraphs found by their labels.
+        await page.Locator("#source").FillAsync("def f(a):\n    b = a * 2\n    while b.norm() < 1000:\n        b = b * 2\n    if b.sum() > 0:\n        c = b\n    else:\n        c = 100 * b\n    return c\n");
+        await page.Locator("#inputs").FillAsync("{\"a\": -0.3}");
+        await RunAsync(page);
+        await Assertions.Expect(page.Locator("[data-section=gradients] tr[data-name=a] td.tensor")).ToHaveTextAsync("409600");
+        await Assertions.Expect(page.Locator(".graph-svg g.cluster.taken")).ToHaveAttributeAsync("data-cluster", new System.Text.RegularExpressions.Regex(": else$"));
+        await Assertions.Expect(page.Locator(".graph-svg g.cluster.not-taken")).ToHaveAttributeAsync("data-cluster", new System.Text.RegularExpressions.Regex(": then$"));
+        Assert.Equal(["def", "while", "if", "else", "return"], await page.Locator("#highlight .tok-kw").AllTextContentsAsync());
+        await Assertions.Expect(page.Locator("#highlight .tok-unknown-op")).ToHaveCountAsync(0);
+
+        // f'' of a def program: the sum goes before its return (f = x**3 / 6 + sin(x): f'' = x - sin(x)).
+        await page.Locator("#source").FillAsync("def g(x):\n    y = x ** 3 / 6 + sin(x)\n    return y\n");
+        await page.Locator("#plot-points").FillAsync("50");
+        await ClickAsync(page, "#plot");
+        await Assertions.Expect(page.Locator(".plot-svg")).ToHaveAttributeAsync("data-points", "50");
+        var plot = await page.EvaluateAsync<JsonElement>("() => window.playground.plot");
+        var xs = Doubles(plot, "x");
+        var d2f = Doubles(plot, "d2f");
+        for (int i = 0; i < xs.Length; i++)
+            Assert.True(Math.Abs(d2f[i] - (xs[i] - Math.Sin(xs[i]))) <= 1e-5, $"f''({xs[i]}) = {d2f[i]}, expected {xs[i] - Math.Sin(xs[i])}");
+        Assert.True(errors.Count == 0, string.Join('\n', errors));
+    }
+
     private bool Available()
     {
         if (browser.Missing is null) return true;
