@@ -1,6 +1,7 @@
 using AutogradService.Api.Errors;
 using AutogradService.Api.Execution;
 using AutogradService.Api.Grpc;
+using AutogradService.Api.Inference;
 using AutogradService.Api.Metrics;
 using AutogradService.Api.Models;
 using AutogradService.Api.Operations;
@@ -54,6 +55,7 @@ public static class ServiceSetup
         services.AddHostedService<SessionSweeper>();
         services.AddSingleton<ModelRepository>();
         services.AddSingleton<TransformService>();
+        services.AddSingleton<Inference.InferenceService>();
         services.AddSingleton<ServiceMetrics>();
 
         services.AddGrpc(o =>
@@ -94,6 +96,8 @@ public static class ServiceSetup
         api.MapGrpcService<AutodiffGrpcService>();
         api.MapGrpcService<SessionsGrpcService>();
         api.MapGrpcService<ModelsGrpcService>();
+        api.MapGrpcService<Inference.InferenceGrpcService>();
+        api.MapGrpcService<Inference.GradientGrpcService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
 
@@ -101,6 +105,8 @@ public static class ServiceSetup
         api.MapSessionEndpoints();
         api.MapModelEndpoints();
         api.MapCatalogEndpoints();
+        api.MapInferenceModelEndpoints();
+        app.MapInferenceServerEndpoints();
 
         app.MapHealthChecks("/healthz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/readyz");
