@@ -66,10 +66,9 @@ public static class InferenceEndpoints
         group.MapPost($"{prefix}/{verb}", async (HttpContext http, string model, string? version, Caller caller, InferenceService inference,
                 IOptions<LimitsOptions> limits) =>
             {
-                if (http.Request.Headers.ContainsKey(BinaryHeader))
-                    throw new ServiceException(ErrorCatalog.UnsupportedMediaType,
-                        $"this server does not read the binary tensor extension ({BinaryHeader}) yet; send the tensors as JSON");
-                using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted, allowMissingContentType: true);
+                inference.Find(model, version, caller); // an unknown model or version is 404 before its body is read
+                CheckContentType(http.Request);
+                using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted, contentTypeChecked: true);
                 var call = OipJson.ReadCall(kind, model, version, body.RootElement, limits.Value);
                 var reply = await inference.RunAsync(call, caller, http.RequestAborted);
                 http.Response.ContentType = "application/json";
@@ -77,9 +76,25 @@ public static class InferenceEndpoints
                 OipJson.WriteReply(writer, reply, withDerivatives: kind != InferenceKind.Infer);
             })
             .WithName($"oip{char.ToUpperInvariant(verb[0])}{verb[1..]}{suffix}").WithSummary(summary)
-            .Accepts<JsonElement>("application/json").Produces<JsonElement>();
+            .Produces<JsonElement>();
 
     public const string BinaryHeader = "Inference-Header-Content-Length";
+
+    /// <summary>
+    /// Protocol clients send JSON with application/json, with no content type, or (curl -d, as KServe's own examples
+    /// do) with the form type; anything else, and the binary tensor extension's framing, is refused by name.
+    /// </summary>
+    private static void CheckContentType(HttpRequest request)
+    {
+        if (request.Headers.ContainsKey(BinaryHeader))
+            throw new ServiceException(ErrorCatalog.UnsupportedMediaType,
+                $"this server does not read the binary tensor extension ({BinaryHeader}) yet; send the tensors as JSON");
+        var type = request.ContentType;
+        if (string.IsNullOrEmpty(type) || request.HasJsonContentType() ||
+            type.StartsWith("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase)) return;
+        throw new ServiceException(ErrorCatalog.UnsupportedMediaType,
+            $"the body must be a JSON inference request (content-type: application/json), got '{Engine.EngineException.Clip(type, 60)}'");
+    }
 
     private static IResult Write(Action<Utf8JsonWriter> write) => Results.Stream(async stream =>
     {
@@ -99,7 +114,9 @@ public static class OipErrors
     public static async Task WriteAsync(HttpContext context, ApiError error)
     {
         context.Response.ContentType = "application/json";
-        await using var writer = new Utf8JsonWriter(context.Response.Body);
+        // Details quote names ('x'): written as they are, not as \u0027.
+        await using var writer = new Utf8JsonWriter(context.Response.Body,
+            new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         writer.WriteStartObject();
         writer.WriteString("error", error.Detail);
         writer.WriteString("code", error.Code);

@@ -20,11 +20,11 @@ public sealed class JsonBody : IDisposable
 
     public JsonElement RootElement => _document.RootElement;
 
-    /// <summary>Reads and parses the body; <paramref name="allowMissingContentType"/> takes a body without a content type
-    /// as JSON (Open Inference Protocol clients may send none), while a non-JSON one is still refused.</summary>
-    public static async Task<JsonBody> ReadAsync(HttpRequest request, CancellationToken cancellation, bool allowMissingContentType = false)
+    /// <summary>Reads and parses the body, refusing a content type other than JSON unless the caller has already
+    /// judged it (<paramref name="contentTypeChecked"/>: the Open Inference Protocol's bodies are JSON whatever the header says).</summary>
+    public static async Task<JsonBody> ReadAsync(HttpRequest request, CancellationToken cancellation, bool contentTypeChecked = false)
     {
-        if (!request.HasJsonContentType() && !(allowMissingContentType && string.IsNullOrEmpty(request.ContentType)))
+        if (!contentTypeChecked && !request.HasJsonContentType())
             throw new ServiceException(ErrorCatalog.UnsupportedMediaType,
                 $"the body must be JSON (content-type: application/json), got {(request.ContentType is { Length: > 0 } t ? $"'{Engine.EngineException.Clip(t, 60)}'" : "no content type")}");
         var reader = request.BodyReader;
