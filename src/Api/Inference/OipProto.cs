@@ -115,10 +115,10 @@ public static class OipProto
         {
             if (field != own && n > 0)
                 throw JsonFields.Invalid($"{path}.{field}", $"holds values, but tensor '{OipDataTypes.Clip(name)}' is {OipDataTypes.Name(dtype)}: use {own}");
-            if (field == own && n != count)
-                throw EngineException.InvalidTensor(
-                    $"tensor '{OipDataTypes.Clip(name)}' has {n} values in {own} for its shape's {count}", OipDataTypes.Clip(name));
         }
+        int given = fields.Single(f => f.Field == own).Count;
+        if (given != count)
+            throw EngineException.InvalidTensor($"tensor '{OipDataTypes.Clip(name)}' has {given} values in {own} for its shape's {count}", OipDataTypes.Clip(name));
         return dtype switch
         {
             DType.Bool => contents.BoolContents.ToArray(),
