@@ -136,10 +136,10 @@ public static partial class Derivatives
         {
             case UnaryOp:
                 return true;
+            // Broadcast operands (a bias row, a scalar) too: their rules broadcast the batch axis, and the batched
+            // cotangent is summed back to the operand's shape below.
             case BinaryOp op when ReferenceEquals(op, BinaryOps.Add) || ReferenceEquals(op, BinaryOps.Sub) ||
                                   ReferenceEquals(op, BinaryOps.Mul) || ReferenceEquals(op, BinaryOps.Div):
-                foreach (var x in inputs)
-                    if (x.Shape != output.Shape && x.Rank != 0) return false;
                 return true;
             case ReshapeOp:
                 return true;
@@ -184,19 +184,19 @@ public static partial class Derivatives
                 needs[i] = true;
                 var gi = ((PrimitiveOp)node.Op).Vjp(new VjpArgs(inputs, node.Output, g, node.Attrs, needs, node.Saved))[i]
                     ?? node.Output.Scope.Zeros(Batched(n, node.Output.Shape), g.DType);
-                // A scalar operand of a binary op: its cotangent is the sum over the output's axes.
-                if (x.Rank == 0 && node.Output.Rank > 0) gi = F.Sum(gi, AxesFrom(1, gi.Rank));
+                // A broadcast operand of a binary op (a scalar, a bias row): its cotangent is summed over the axes
+                // broadcasting added, the batch axis kept. Padding its shape with leading 1s keeps [N, ...] aligned.
+                if (x.Shape != node.Output.Shape && gi.Rank == 1 + node.Output.Rank)
+                {
+                    var padded = new int[node.Output.Rank];
+                    padded.AsSpan().Fill(1);
+                    x.Shape.Dims.CopyTo(padded.AsSpan(node.Output.Rank - x.Rank));
+                    gi = F.Reshape(F.SumToShape(gi, Batched(n, new Shape(padded))), Batched(n, x.Shape));
+                }
                 else if (gi.Rank < 1 + x.Rank) gi = F.BroadcastTo(gi, Batched(n, x.Shape));
                 return gi.DType == x.DType ? gi : F.Cast(gi, x.DType);
             }
         }
-    }
-
-    private static int[] AxesFrom(int first, int rank)
-    {
-        var axes = new int[rank - first];
-        for (int i = 0; i < axes.Length; i++) axes[i] = first + i;
-        return axes;
     }
 
     private static Shape Batched(long n, Shape shape)

@@ -26,6 +26,9 @@ public class BatchedVjpTests
             ["x"] = scope.FromArray(Values(6, 1), 2, 3),
             ["w"] = scope.FromArray(Values(12, 2), 3, 4),
         };
+        // A bias row and a scalar, for the programs that name them (broadcast operands).
+        if (program.Contains("bias", StringComparison.Ordinal)) inputs["bias"] = scope.FromArray(Values(4, 3), 4);
+        if (program.Contains("scale", StringComparison.Ordinal)) inputs["scale"] = scope.Scalar(Values(1, 4)[0], DType.Float64);
         var plan = GraphFunctions.Prepare(ProgramParser.Parse(program, outputs.Length > 0 ? outputs : null), inputs);
         return (scope, plan, inputs);
     }
@@ -33,6 +36,8 @@ public class BatchedVjpTests
     [Theory]
     [InlineData("y = tanh(x @ w) * 2", true)]
     [InlineData("h = sigmoid(x @ w)\ny = h * h - h", true)]
+    [InlineData("y = tanh(x @ w + bias) * scale", true)]
+    [InlineData("y = (x @ w - bias) / (bias * bias + 1) + scale", true)]
     [InlineData("y = sum(tanh(x @ w), axes=[0])", false)]
     public void EveryRow_IsThatRowsVjp_OnePassWhereTheOpsAllow(string program, bool onePass)
     {
