@@ -16,8 +16,14 @@ public enum TransformKind
     Vjp,
 }
 
-/// <summary>What to compute: exactly one of a graph, a text program, or a registered model's name.</summary>
-public sealed record ComputationSource(Graph? Graph = null, string? Program = null, string? Model = null);
+/// <summary>
+/// What to compute: exactly one of a graph, a text program, or a registered model's name. A program accepts supplied
+/// inputs it does not read (JAX's rule: their gradient is zeros) unless <see cref="StrictInputs"/>.
+/// </summary>
+public sealed record ComputationSource(Graph? Graph = null, string? Program = null, string? Model = null)
+{
+    public bool StrictInputs { get; init; }
+}
 
 /// <summary>A stateless transform request, the same whichever transport brought it.</summary>
 public sealed record TransformRequest

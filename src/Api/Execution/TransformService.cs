@@ -19,11 +19,8 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
 {
     private readonly LimitsOptions _limits = options.Value;
 
-    /// <summary>Program text (and asked-for outputs) to its parsed graph: only programs that passed every limit, bounded in bytes.</summary>
-    private readonly WeightedLruCache<Graph> _programs = new(capacity: 1024, maxWeight: options.Value.ProgramCacheBytes);
-
     /// <summary>Parsed programs kept: program text (and asked-for outputs) to graph, weighed in estimated bytes.</summary>
-    public WeightedLruCache<Graph> Programs => _programs;
+    public ProgramCache Programs { get; } = new(options.Value.ProgramCacheBytes);
 
     public PlanCache Plans { get; } = new(capacity: 512, maxBytes: options.Value.PlanCacheBytes);
 
@@ -100,14 +97,7 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
     public Graph Resolve(ComputationSource source, IReadOnlyList<string>? outputs, CancellationToken cancellation = default)
     {
         if (source.Graph is { } g) return g;
-        if (source.Program is { } text)
-        {
-            // Clients resend the same program text: parse it once.
-            var key = outputs is { Count: > 0 } ? text + "\u0000" + string.Join("\u0000", outputs) : text;
-            if (_programs.TryGet(key, out var cached)) return cached;
-            var parsed = ProgramParser.Parse(text, outputs, limits: _limits.Graph(cancellation));
-            return _programs.Add(key, parsed, 2L * key.Length + GraphSize.EstimateBytes(parsed));
-        }
+        if (source.Program is { } text) return Programs.Parse(text, outputs, _limits.Graph(cancellation));
         if (source.Model is { } name) return models.Get(name).Graph;
         throw EngineException.InvalidArgument("give exactly one of graph, program or model");
     }
@@ -136,16 +126,6 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
         }
     }
 
-    /// <summary>Nodes of a graph and of all its subgraphs: what the MaxNodes limit counts.</summary>
-    internal static long CountNodes(Graph graph)
-    {
-        long n = graph.Nodes.Count;
-        foreach (var node in graph.Nodes)
-            foreach (var attr in node.Attributes.Values)
-                if (attr.Value is Graph sub) n += CountNodes(sub);
-        return n;
-    }
-
     private CancellationTokenSource Deadline(TransformRequest request, CancellationToken cancellation)
     {
         var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
@@ -166,7 +146,9 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
             DetectAnomaly = request.DetectAnomaly,
             Cancellation = cancellation,
         });
-        var inputs = GraphFunctions.Import(scope, ConformInputs(graph, request.Inputs));
+        // A program accepts inputs it does not read (their gradient is zeros) unless the request is strict.
+        if (request.Source.Program is not null && !request.Source.StrictInputs) graph = GraphFunctions.AcceptingUnread(graph, request.Inputs.Keys);
+        var inputs = GraphFunctions.Import(scope, GraphFunctions.ConformInputs(graph, request.Inputs));
         var plan = GraphFunctions.Prepare(graph, inputs, Plans);
         switch (request.Kind)
         {
@@ -231,23 +213,6 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
                 return new TransformResult { Outputs = new Dictionary<string, HostTensor>(), Hessians = Nested(h.Hessians), Stats = Stats(h.Stats) };
             }
         }
-    }
-
-    /// <summary>
-    /// Plain JSON numbers arrive as float32; a graph that declares an input float64 (or int64) gets them converted, so a
-    /// client need not spell the dtype twice. Bool never converts to or from numbers silently.
-    /// </summary>
-    private static IReadOnlyDictionary<string, HostTensor> ConformInputs(Graph graph, IReadOnlyDictionary<string, HostTensor> inputs)
-    {
-        Dictionary<string, HostTensor>? converted = null;
-        foreach (var p in graph.Inputs)
-        {
-            if (p.AnyDType || !inputs.TryGetValue(p.Name, out var t) || t.DType == p.DType) continue;
-            if (t.DType == DType.Bool || p.DType == DType.Bool) continue; // validation reports the mismatch
-            converted ??= new Dictionary<string, HostTensor>(inputs, StringComparer.Ordinal);
-            converted[p.Name] = HostTensor.FromDoubles(p.DType, t.Shape, t.ToDoubles());
-        }
-        return converted ?? inputs;
     }
 
     private static Dictionary<string, HostTensor> Host(IReadOnlyDictionary<string, Tensor> tensors) =>

@@ -207,7 +207,7 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
     private ComputationSource Source(Computation? c) => c?.SourceCase switch
     {
         Computation.SourceOneofCase.Graph => new ComputationSource(Graph: ProtoMapping.ToEngine(c.Graph, limits.Value.Graph())),
-        Computation.SourceOneofCase.Program => new ComputationSource(Program: c.Program),
+        Computation.SourceOneofCase.Program => new ComputationSource(Program: c.Program) { StrictInputs = c.StrictInputs },
         Computation.SourceOneofCase.Model => new ComputationSource(Model: c.Model),
         _ => throw EngineException.InvalidArgument("the request needs a computation: a graph, a program or a model name"),
     };

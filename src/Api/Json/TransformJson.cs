@@ -14,7 +14,7 @@ public static class TransformJson
     private static readonly HashSet<string> RequestFields =
     [
         "graph", "program", "model", "inputs", "outputs", "limits", "device", "wrt", "seeds", "intermediates", "tangents", "mode",
-        "vector", "tensor_encoding", "detect_anomaly",
+        "vector", "tensor_encoding", "detect_anomaly", "strict_inputs",
     ];
 
     private static readonly HashSet<string> LimitFields = ["memory_bytes", "timeout_ms"];
@@ -68,7 +68,8 @@ public static class TransformJson
         int given = (graph is null ? 0 : 1) + (program is null ? 0 : 1) + (model is null ? 0 : 1);
         if (given != 1) throw EngineException.InvalidArgument("give exactly one of graph, program or model");
         if (graph is { } g) return new ComputationSource(Graph: GraphJson.Read(g, limits));
-        return program is not null ? new ComputationSource(Program: program) : new ComputationSource(Model: model);
+        var strict = JsonFields.Bool(body, "strict_inputs", "") ?? false;
+        return program is not null ? new ComputationSource(Program: program) { StrictInputs = strict } : new ComputationSource(Model: model);
     }
 
     public static JacobianMode ParseMode(string? mode) => mode?.ToLowerInvariant() switch

@@ -59,7 +59,7 @@ public sealed partial class ModelRepository(
     {
         if (!ValidName().IsMatch(name))
             throw EngineException.InvalidArgument($"model name '{name}' must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit");
-        long nodes = Execution.TransformService.CountNodes(graph);
+        long nodes = GraphSize.CountNodes(graph);
         if (nodes > limits.Value.MaxNodes)
             throw EngineException.InvalidGraph($"the graph has {nodes} nodes (subgraphs included), over the limit of {limits.Value.MaxNodes}");
         var plan = Plan.Build(graph);

@@ -209,10 +209,7 @@ public static class ReverseMode
     private static bool AcceptsBroadcastGrad(TapeNode node, bool[] needs)
     {
         if (node.Op.TakesOneElementCotangent) return true;
-        if (node.Op is not BinaryOp op ||
-            !(ReferenceEquals(op, BinaryOps.Add) || ReferenceEquals(op, BinaryOps.Sub) || ReferenceEquals(op, BinaryOps.Mul) ||
-              ReferenceEquals(op, BinaryOps.Div)))
-            return false;
+        if (!node.Op.TakesBroadcastCotangent) return false;
         var inputs = node.Inputs;
         for (int i = 0; i < inputs.Length; i++)
             if (needs[i] && inputs[i].Shape != node.Output.Shape) return false;

@@ -131,9 +131,8 @@ internal sealed class RegionMap
     /// on that element (a node of literals alone keeps its own dtype rule, so it stays out).
     /// </summary>
     private static bool Fusable(PlannedNode node) =>
-        node.Kind == NodeKind.Op && node.Outputs.Count == 1 && node.Op is UnaryOp or BinaryOp &&
-        node.Op != UnaryOps.LogicalNot && node.OutputTypes[0].DType is { } d && d.IsFloating() &&
-        Array.Exists(node.Literals, v => v is null);
+        node.Kind == NodeKind.Op && node.Outputs.Count == 1 && node.Op!.Fusable &&
+        node.OutputTypes[0].DType is { } d && d.IsFloating() && Array.Exists(node.Literals, v => v is null);
 }
 
 /// <summary>

@@ -23,6 +23,9 @@ public sealed record Node(string Op, IReadOnlyList<string> Inputs, IReadOnlyList
 
     /// <summary>The name errors use: the given one, else the first output.</summary>
     public string DisplayName => Name ?? (Outputs.Count > 0 ? Outputs[0] : Op);
+
+    /// <summary>The program line the node was written on, for errors (null for nodes of JSON and protobuf graphs).</summary>
+    public int? Line { get; init; }
 }
 
 /// <summary>

@@ -83,6 +83,36 @@ public static class GraphFunctions
         return result;
     }
 
+    /// <summary>
+    /// Plain JSON numbers arrive as float32; a graph that declares an input float64 (or int64) gets them converted, so a
+    /// client need not spell the dtype twice. Bool never converts to or from numbers silently.
+    /// </summary>
+    public static IReadOnlyDictionary<string, HostTensor> ConformInputs(Graph graph, IReadOnlyDictionary<string, HostTensor> inputs)
+    {
+        Dictionary<string, HostTensor>? converted = null;
+        foreach (var p in graph.Inputs)
+        {
+            if (p.AnyDType || !inputs.TryGetValue(p.Name, out var t) || t.DType == p.DType) continue;
+            if (t.DType == DType.Bool || p.DType == DType.Bool) continue; // validation reports the mismatch
+            converted ??= new Dictionary<string, HostTensor>(inputs, StringComparer.Ordinal);
+            converted[p.Name] = HostTensor.FromDoubles(p.DType, t.Shape, t.ToDoubles());
+        }
+        return converted ?? inputs;
+    }
+
+    /// <summary>
+    /// <paramref name="graph"/> declaring also each of <paramref name="supplied"/> it does not, as an input of any
+    /// dtype that nothing reads (so its gradient is zeros): JAX's rule for arguments a function ignores.
+    /// </summary>
+    public static Graph AcceptingUnread(Graph graph, IEnumerable<string> supplied)
+    {
+        var declares = graph.InputNameTest();
+        List<Parameter>? extra = null;
+        foreach (var name in supplied)
+            if (!declares(name)) (extra ??= [.. graph.Inputs]).Add(new Parameter(name) { AnyDType = true });
+        return extra is null ? graph : graph with { Inputs = extra };
+    }
+
     /// <summary>The plan for these inputs' concrete types, from <paramref name="cache"/> when given.</summary>
     public static Plan Prepare(Graph graph, IReadOnlyDictionary<string, Tensor> inputs, PlanCache? cache = null, OpRegistry? registry = null)
     {

@@ -27,6 +27,16 @@ public static class GraphSize
         return bytes;
     }
 
+    /// <summary>Nodes of a graph and of all its subgraphs: what the MaxNodes limit counts.</summary>
+    public static long CountNodes(Graph graph)
+    {
+        long n = graph.Nodes.Count;
+        foreach (var node in graph.Nodes)
+            foreach (var attr in node.Attributes.Values)
+                if (attr.Value is Graph sub) n += CountNodes(sub);
+        return n;
+    }
+
     /// <summary>A plan holds its graph plus, per node, the planned node and its values' types.</summary>
     public static long EstimatePlanBytes(Plan plan) => EstimateBytes(plan.Graph) + 8 * Object * plan.NodeCount;
 

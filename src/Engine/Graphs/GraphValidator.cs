@@ -137,27 +137,8 @@ internal sealed partial class GraphAnalyzer(OpRegistry registry)
             $"value '{name}' is not defined: it is not an input, constant or node output{(nested ? " of this graph or an enclosing one" : "")}",
             node, op, name);
 
-    private string Suggest(string name)
-    {
-        var best = registry.All.Select(o => o.Name).Concat(ControlFlow.Schemas.Select(s => s.Name))
-            .Select(n => (Name: n, Distance: Distance(n, name.ToLowerInvariant()))).MinBy(x => x.Distance);
-        return best.Name is not null && best.Distance <= 2 ? $" (did you mean '{best.Name}'?)" : "";
-    }
-
-    private static int Distance(string a, string b)
-    {
-        var prev = new int[b.Length + 1];
-        var cur = new int[b.Length + 1];
-        for (int j = 0; j <= b.Length; j++) prev[j] = j;
-        for (int i = 1; i <= a.Length; i++)
-        {
-            cur[0] = i;
-            for (int j = 1; j <= b.Length; j++)
-                cur[j] = Math.Min(Math.Min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-            (prev, cur) = (cur, prev);
-        }
-        return prev[b.Length];
-    }
+    private string Suggest(string name) =>
+        ProgramNames.Suggest(name, registry.All.Select(o => o.Name).Concat(ControlFlow.Schemas.Select(s => s.Name)));
 
     private static void CheckAttributes(OpSchema schema, Attributes attrs, string nodePath)
     {

@@ -209,6 +209,7 @@ public sealed partial class Interpreter
         }
         catch (EngineException e) when (e.Node is null)
         {
+            if (node.Node.Line is { } line) e.Facts.TryAdd("line", line);
             throw e.Code is ErrorCodes.ShapeMismatch or ErrorCodes.DTypeMismatch or ErrorCodes.InvalidGraph
                 ? ShapeInference.Annotate(e, node, inputs.Select(t => InferredType.From(t.Type)).ToArray())
                 : e.At(node.Path, node.OpName);

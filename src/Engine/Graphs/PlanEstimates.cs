@@ -71,26 +71,7 @@ public sealed partial record PlanEstimates(long Flops, long PeakBytes, long Tota
 
     private static long OpFlops(PlannedNode node, ref bool complete)
     {
-        var op = node.Op!;
-        if (op is ViewOp) return 0;
-        var output = node.OutputTypes[0];
-        var name = op.Name;
-        if (name is "matmul" or "dot" or "mv" or "outer" or "linear")
-        {
-            // 2·(output elements)·K, with K the contracted size: the first input's last dimension.
-            var a = node.InputTypes[0];
-            if (output.ElementCount is { } outN && a.Dims is { Count: > 0 } dims && dims[^1] >= 0)
-                return 2 * Math.Max(outN, 1) * dims[^1];
-            complete = false;
-            return 0;
-        }
-        if (op.Schema.Category == "reduction")
-        {
-            if (node.InputTypes[0].ElementCount is { } inN) return inN;
-            complete = false;
-            return 0;
-        }
-        if (output.ElementCount is { } n) return n;
+        if (node.Op!.Flops(node.InputTypes, node.OutputTypes[0], node.Node.Attributes) is { } flops) return flops;
         complete = false;
         return 0;
     }

@@ -103,9 +103,11 @@ public static class ShapeInference
     public static EngineException Annotate(EngineException e, PlannedNode node, IReadOnlyList<InferredType> inputs)
     {
         var shown = string.Join(", ", node.Inputs.Select((name, i) => $"{name}: {(i < inputs.Count ? inputs[i] : InferredType.Unknown)}"));
-        var annotated = new EngineException(e.Code, $"{e.Detail}; inputs {shown}", e.Node ?? node.Path, e.Op ?? node.OpName, e.Input, e);
+        var line = node.Node.Line is { } l ? $"; at program line {l}" : "";
+        var annotated = new EngineException(e.Code, $"{e.Detail}; inputs {shown}{line}", e.Node ?? node.Path, e.Op ?? node.OpName, e.Input, e);
         foreach (var (k, v) in e.Facts) annotated.Facts[k] = v;
         annotated.Facts["input_types"] = inputs.Select(t => t.ToString()).ToArray();
+        if (node.Node.Line is { } at) annotated.Facts["line"] = at;
         return annotated;
     }
 }

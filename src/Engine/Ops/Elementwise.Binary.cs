@@ -32,6 +32,11 @@ public sealed class BinaryOp : PrimitiveOp
 
     public override OpSchema Schema { get; }
 
+    public override bool Fusable => true;
+
+    // Linear rules (g, ±g, g·b, g/b) give each input's cotangent elementwise from a broadcasting one.
+    internal override bool TakesBroadcastCotangent => _kernel is BinaryKernel.Add or BinaryKernel.Sub or BinaryKernel.Mul or BinaryKernel.Div;
+
     public override IReadOnlyList<OpExample> Examples
     {
         get

@@ -34,6 +34,9 @@ public sealed class UnaryOp : PrimitiveOp
 
     public override OpSchema Schema { get; }
 
+    // Logical not is elementwise too, but bool: regions fuse float arithmetic only.
+    public override bool Fusable => _kernel != UnaryKernel.LogicalNot;
+
     public InputDomain Domain { get; }
 
     public override IReadOnlyList<OpExample> Examples =>

@@ -1,4 +1,5 @@
 using AutogradService.Engine.Autodiff;
+using AutogradService.Engine.Graphs;
 using AutogradService.Engine.Tensors;
 
 namespace AutogradService.Engine.Ops;
@@ -15,6 +16,15 @@ public sealed class MatMulOp : PrimitiveOp
     internal override bool VjpReadsOutput => false;
 
     public static readonly MatMulOp Instance = new();
+
+    /// <summary>2·(output elements)·K, K the contracted size: a's last dimension, or its second-to-last under transpose_a.</summary>
+    public override long? Flops(IReadOnlyList<InferredType> inputs, InferredType output, Attributes attrs)
+    {
+        var a = inputs[0].Dims;
+        if (output.ElementCount is not { } n || a is not { Count: > 0 }) return null;
+        int k = a.Count >= 2 && attrs.GetBool("transpose_a", false) ? a[^2] : a[^1];
+        return k < 0 ? null : 2 * Math.Max(n, 1) * k;
+    }
 
     public override OpSchema Schema { get; } = new("matmul", "linalg", "matrix product (NumPy matmul: batched, broadcasting, vectors promoted)",
         [new OpInput("a", Promoted: true), new OpInput("b", Promoted: true)],
@@ -100,6 +110,9 @@ public sealed class DotOp : PrimitiveOp
     internal override bool VjpReadsOutput => false;
 
     public static readonly DotOp Instance = new();
+
+    /// <summary>A multiply and an add per element pair.</summary>
+    public override long? Flops(IReadOnlyList<InferredType> inputs, InferredType output, Attributes attrs) => 2 * inputs[0].ElementCount;
 
     public override OpSchema Schema { get; } = new("dot", "linalg", "inner product of two vectors",
         [new OpInput("a", Promoted: true), new OpInput("b", Promoted: true)], [], "a scalar; the promoted dtype", true);

@@ -1,3 +1,4 @@
+using AutogradService.Engine.Graphs;
 using AutogradService.Engine.Tensors;
 
 namespace AutogradService.Engine.Ops;
@@ -77,6 +78,19 @@ public abstract class Op
     /// <summary>The output's shape and dtype, or an <see cref="EngineException"/> naming what is wrong.</summary>
     public abstract TensorType InferType(ReadOnlySpan<TensorType> inputs, Attributes attrs);
 
+    /// <summary>
+    /// Floating-point operations of one call, for the plan's estimate, from the (partly known) types of the inputs and
+    /// the output; null when a size it needs is unknown. The default counts one per output element.
+    /// </summary>
+    public virtual long? Flops(IReadOnlyList<InferredType> inputs, InferredType output, Attributes attrs) => output.ElementCount;
+
+    /// <summary>
+    /// Whether each output element depends only on the same element of the inputs (after broadcasting), with one
+    /// kernel that gives the same bits on any sub-range: such ops may run fused, tile by tile
+    /// (<see cref="Graphs.ElementwiseRegions"/>).
+    /// </summary>
+    public virtual bool Fusable => false;
+
     public override string ToString() => Name;
 
     /// <summary>Checks the input count against the schema (for ops without variadic inputs).</summary>
@@ -116,6 +130,13 @@ public abstract class PrimitiveOp : Op
     /// sparing reverse mode a pass and a buffer. Elementwise unary rules do; binary ones are judged by reverse mode.
     /// </summary>
     internal virtual bool TakesOneElementCotangent => false;
+
+    /// <summary>
+    /// Whether the VJP gives the right cotangents for a cotangent that broadcasts to the output, provided every input
+    /// that needs one has the output's shape (no rule must sum a broadcast away): linear rules like add's and mul's.
+    /// Reverse mode then skips materializing the broadcast.
+    /// </summary>
+    internal virtual bool TakesBroadcastCotangent => TakesOneElementCotangent;
 
     /// <summary>
     /// Whether the VJP reads input <paramref name="input"/>'s contents (not just its shape and dtype), as PyTorch's

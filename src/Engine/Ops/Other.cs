@@ -14,6 +14,9 @@ public abstract class ViewOp : PrimitiveOp
 
     internal override bool VjpReadsOutput => false;
 
+    // A view moves no data and computes nothing.
+    public override long? Flops(IReadOnlyList<Graphs.InferredType> inputs, Graphs.InferredType output, Attributes attrs) => 0;
+
     public override void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output) =>
         throw new InvalidOperationException("view ops are applied by the dispatcher without a kernel");
 }

@@ -1,5 +1,6 @@
 using AutogradService.Engine.Autodiff;
 using AutogradService.Engine.Backends;
+using AutogradService.Engine.Graphs;
 using AutogradService.Engine.Tensors;
 
 namespace AutogradService.Engine.Ops;
@@ -78,6 +79,9 @@ public sealed class ReduceOp : PrimitiveOp
     }
 
     public override OpSchema Schema { get; }
+
+    // One operation per element reduced.
+    public override long? Flops(IReadOnlyList<InferredType> inputs, InferredType output, Attributes attrs) => inputs[0].ElementCount;
 
     public override IReadOnlyList<OpExample> Examples => _kernel == ReduceKernel.Prod
         ? ReduceAttrs.Examples.Select(e => e with { Inputs = [e.Inputs[0] with { Domain = InputDomain.Positive }] }).ToArray()
@@ -172,6 +176,9 @@ public sealed class MeanOp : CompositeOp
 {
     public static readonly MeanOp Instance = new();
 
+    // One operation per element reduced.
+    public override long? Flops(IReadOnlyList<InferredType> inputs, InferredType output, Attributes attrs) => inputs[0].ElementCount;
+
     public override OpSchema Schema { get; } = new("mean", "reduction", "arithmetic mean", [new OpInput("x")],
         [ReduceAttrs.Axes, ReduceAttrs.KeepDims], "as sum", true);
 
@@ -197,6 +204,9 @@ public sealed class MeanOp : CompositeOp
 public sealed class LogSumExpOp : CompositeOp
 {
     public static readonly LogSumExpOp Instance = new();
+
+    // One operation per element reduced.
+    public override long? Flops(IReadOnlyList<InferredType> inputs, InferredType output, Attributes attrs) => inputs[0].ElementCount;
 
     public override OpSchema Schema { get; } = new("logsumexp", "reduction", "log(sum(exp(x))), stable", [new OpInput("x")],
         [ReduceAttrs.Axes, ReduceAttrs.KeepDims], "as sum", true);
@@ -227,6 +237,9 @@ public sealed class LogSumExpOp : CompositeOp
 public sealed class NormOp : CompositeOp
 {
     public static readonly NormOp Instance = new();
+
+    // One operation per element reduced.
+    public override long? Flops(IReadOnlyList<InferredType> inputs, InferredType output, Attributes attrs) => inputs[0].ElementCount;
 
     public override OpSchema Schema { get; } = new("norm", "reduction", "vector norm over axes (L2 by default)", [new OpInput("x")],
         [ReduceAttrs.Axes, ReduceAttrs.KeepDims, new OpAttribute("ord", AttrKind.Float, false, "2, 1 or inf", "2")], "as sum", true);

@@ -127,4 +127,18 @@ public class PlanCacheTests
         var unknown = Plan.Build(ProgramParser.Parse("y = sin(x)"));
         Assert.False(unknown.Estimates.Complete);
     }
+
+    [Theory]
+    [InlineData("y = matmul(a, b)", new[] { 2, 3 }, new[] { 3, 4 }, 2 * 8 * 3)]                    // 2·(2·4)·3
+    [InlineData("y = matmul(a, b, transpose_a=true)", new[] { 3, 2 }, new[] { 3, 4 }, 2 * 8 * 3)]   // K is a's rows now
+    [InlineData("y = dot(a, b)", new[] { 5 }, new[] { 5 }, 10)]
+    [InlineData("y = outer(a, b)", new[] { 3 }, new[] { 4 }, 12)]                                  // one multiply per element
+    [InlineData("y = reshape(a, shape=[-1])", new[] { 3, 4 }, new[] { 1 }, 0)]                     // a view computes nothing
+    public void EachOpCountsItsOwnFlops(string program, int[] a, int[] b, long flops)
+    {
+        var g = ProgramParser.Parse(program);
+        var types = new Dictionary<string, TensorType> { ["a"] = new(new Shape(a), DType.Float32) };
+        if (g.Inputs.Any(p => p.Name == "b")) types["b"] = new(new Shape(b), DType.Float32);
+        Assert.Equal(flops, Plan.Build(g, types).Estimates.Flops);
+    }
 }

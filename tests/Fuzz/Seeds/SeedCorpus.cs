@@ -4,6 +4,7 @@ using AutogradService.Api.Grpc;
 using AutogradService.Api.Json;
 using AutogradService.Contracts.V1;
 using AutogradService.Engine.Ops;
+using AutogradService.Tests.Shared;
 using AutogradService.Fuzz.Harness;
 using Google.Protobuf;
 using EngineGraph = AutogradService.Engine.Graphs.Graph;
@@ -86,6 +87,11 @@ public static class SeedCorpus
         ["power-matmul"] = "a = x @ transpose(x)\nb = -a ** 2 ** 0.5\ny = sum(b / (1 + exp(-b)))",
         ["rebinding"] = "b = 2 * a\nb = 2 * b\nn = norm(b)\nc = identity(b)",
         ["constant-line"] = "k = 3\ny = k * x + 1e-3",
+        ["seed-pytorch"] = SeedCells.PyTorch,
+        ["seed-mxnet"] = SeedCells.MxNet,
+        ["seed-tensorflow"] = SeedCells.TensorFlow,
+        ["seed-jax"] = SeedCells.Jax,
+        ["elif-nested-loops"] = "import torch\n\ndef g(x: torch.Tensor, n) -> torch.Tensor:\n    i, total = 0 * n, x\n    while i < n and not total.sum() > 1e6:\n        j = 0\n        while j < 2:\n            total *= 1.5\n            j += 1\n        if i == 0:\n            total = total.T\n        elif 0 < i <= 2:\n            total = jnp.linalg.norm(total) + total\n        else:\n            pass\n        i = i + 1\n    return total, tf.reduce_mean(total, axis=0)\n",
     };
 
     /// <summary>Whole transform bodies: the README's gradient, and each transform's own fields.</summary>
@@ -235,7 +241,14 @@ public static class SeedCorpus
                      "float32", "float64", "int64", "bool", "cpu", "gpu", "auto", "forward", "reverse", "json",
                  })
             json.Add($"\"{field}\"");
-        var program = new SortedSet<string>(StringComparer.Ordinal) { "=", "+", "-", "*", "/", "**", "@", "(", ")", "[", "]", ",", "#", "\n", "true", "false", "\"s\"", "1e308", "0.5" };
+        var program = new SortedSet<string>(StringComparer.Ordinal)
+        {
+            "=", "+", "-", "*", "/", "**", "@", "(", ")", "[", "]", ",", "#", "\n", "true", "false", "\"s\"", "1e308", "0.5",
+            // the control-flow language: keywords, blocks, comparisons, methods and framework spellings
+            "def ", "return ", "while ", "if ", "elif ", "else:", " and ", " or ", "not ", "pass", "import ", ":", ".", "\n    ",
+            "<", "<=", ">", ">=", "==", "!=", "+=", "*=", "->", "True", "False", ".T", ".sum()", ".norm()", "np.linalg.", "torch.",
+            "tf.reduce_sum(", "jax.lax.stop_gradient(", "axis=", "dim=", "keepdim=",
+        };
         foreach (var op in OpRegistry.Default.All)
         {
             foreach (var name in op.Schema.Aliases.Prepend(op.Name))
