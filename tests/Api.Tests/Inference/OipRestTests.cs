@@ -309,10 +309,37 @@ public sealed class OipRestTests(DefaultService service) : IClassFixture<Default
     }
 }
 
-/// <summary>The per-tensor element limit at its edge and one past it, over /v2 (refused before anything is allocated).</summary>
+/// <summary>The per-tensor element limit and the body limit at their edges and one past them, over /v2.</summary>
 public sealed class OipLimitTests(OipLimitTests.SmallTensors service) : IClassFixture<OipLimitTests.SmallTensors>
 {
-    public sealed class SmallTensors() : ServiceFactory(new Dictionary<string, string?> { ["Limits:MaxTensorElements"] = "8" });
+    public const int MaxBody = 4096;
+
+    public sealed class SmallTensors() : ServiceFactory(new Dictionary<string, string?>
+    {
+        ["Limits:MaxTensorElements"] = "8",
+        ["Limits:MaxRequestBodyBytes"] = MaxBody.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    });
+
+    [Fact]
+    public async Task MaxRequestBodyBytes_AtTheEdge_Runs_PastIt_IsRequestTooLarge_InTheProtocolsForm()
+    {
+        using var client = service.CreateClient();
+        (await client.Put("/v1/models/oip-body", new { program = "y = x * 2" })).Ok();
+        var json = Serialize(new { inputs = new[] { Fp32("x", [2], [1, 2]) } });
+        string Padded(int length) => json + new string(' ', length - Encoding.UTF8.GetByteCount(json));
+        (await client.Post("/v2/models/oip-body/infer", Padded(MaxBody))).Ok();
+        (await client.Post("/v2/models/oip-body/infer", Padded(MaxBody + 1))).OipError(413, "request_too_large");
+    }
+
+    [Fact]
+    public async Task Metrics_CountV2Requests_ByRouteAndCode()
+    {
+        using var client = service.CreateClient();
+        (await client.Get("/v2/models/oip-metrics-absent")).OipError(404, "not_found");
+        var text = await client.GetStringAsync("/metrics");
+        Assert.Contains("GET /v2/models/{model}", text);
+        Assert.Contains("not_found", text);
+    }
 
     [Fact]
     public async Task MaxTensorElements_AtTheEdge_Runs_PastIt_IsRefused()
