@@ -78,11 +78,19 @@ public sealed class InferenceService(TransformService transforms, ModelRepositor
     public async Task<InferenceReply> RunAsync(InferenceCall call, Caller caller, CancellationToken cancellation)
     {
         var model = Find(call.Model, call.Version, caller);
-        var request = new TransformRequest { Kind = TransformKind.Evaluate, Source = new ComputationSource(Model: model.Name), Inputs = call.Inputs };
-        request = call.Kind switch
+        var request = ToRequest(call, new ComputationSource(Model: model.Name));
+        var result = await transforms.RunAsync(request, cancellation);
+        return ToReply(call, request, result, model.Name, model.Graph.Outputs);
+    }
+
+    /// <summary>The transform a call asks for. Differentiated outputs: those named in <c>of</c>, else (VJP) those given
+    /// cotangents, else the requested ones, else all.</summary>
+    public static TransformRequest ToRequest(InferenceCall call, ComputationSource source)
+    {
+        var request = new TransformRequest { Kind = TransformKind.Evaluate, Source = source, Inputs = call.Inputs };
+        return call.Kind switch
         {
             InferenceKind.Infer => request with { Outputs = call.Outputs },
-            // Differentiated outputs: those named in `of`, else those given cotangents, else the requested ones.
             InferenceKind.Vjp => request with
             {
                 Kind = TransformKind.Vjp, Seeds = call.Cotangents, Wrt = call.Wrt,
@@ -91,9 +99,14 @@ public sealed class InferenceService(TransformService transforms, ModelRepositor
             InferenceKind.Jvp => request with { Kind = TransformKind.Jvp, Tangents = call.Tangents, Outputs = call.Of ?? call.Outputs },
             _ => request with { Kind = TransformKind.Jacobian, Wrt = call.Wrt, Outputs = call.Of ?? call.Outputs },
         };
-        var result = await transforms.RunAsync(request, cancellation);
+    }
 
-        var order = request.Outputs ?? model.Graph.Outputs;
+    /// <summary>The protocol's answer: outputs in the order asked (else the graph's), the derivatives, and a batched
+    /// VJP's size in the parameters.</summary>
+    public static InferenceReply ToReply(InferenceCall call, TransformRequest request, TransformResult result, string model,
+        IReadOnlyList<string> graphOutputs)
+    {
+        var order = request.Outputs ?? graphOutputs;
         var outputs = order.Where(result.Outputs.ContainsKey).Select(n => new NamedTensor(n, result.Outputs[n])).ToArray();
         var derivatives = call.Kind switch
         {
@@ -109,6 +122,6 @@ public sealed class InferenceService(TransformService transforms, ModelRepositor
             parameters["batch_size"] = (long)batch;
             parameters["batched_backward"] = result.VjpOnePass ? "one_pass" : "per_row";
         }
-        return new InferenceReply(model.Name, ModelVersion, call.Id, outputs, derivatives, parameters);
+        return new InferenceReply(model, ModelVersion, call.Id, outputs, derivatives, parameters);
     }
 }
