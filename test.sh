@@ -3,6 +3,7 @@
 #   - Debian's PyTorch (the differential tests' oracle, with OpenBLAS), python3-grpcio and python3-grpc-tools (the
 #     Python interop client) and curl (the curl client);
 #   - the Node client's pinned packages (tests/Interop/setup.sh, npm ci);
+#   - Debian's chromium, which tests/Playground.Tests drives through Playwright (it never downloads a browser);
 #   - Docker (docker.io, a daemon on the host network only) and the service's image built offline, plus the Kubernetes
 #     manifest validator's packages (deploy/ci-container.sh) for tests/Container.Tests.
 # Then `dotnet test AutogradService.sln -c Release` and one closing line: "tests: N passed, N failed, N skipped".
@@ -33,6 +34,7 @@ need=()
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need+=(python3-torch python3-numpy libopenblas0-pthread)
 /usr/bin/python3 -c 'import grpc, grpc_tools.protoc' >/dev/null 2>&1 || need+=(python3-grpcio python3-grpc-tools)
 command -v curl >/dev/null || need+=(curl)
+[[ -x /usr/bin/chromium ]] || need+=(chromium)
 if ((${#need[@]})); then
   echo "test.sh: apt-get install ${need[*]}"
   apt-get update -qq

@@ -48,6 +48,19 @@ public sealed class ServingTests(ServingFixture fixture, ITestOutputHelper outpu
     }
 
     [Fact]
+    public async Task The_playground_page_and_its_modules_are_served_from_the_image()
+    {
+        if (await ServiceAsync() is not { } svc) return;
+        // Embedded in the service's assembly: the image needs no extra files, no npm and no network for it.
+        foreach (var (path, type) in new[] { ("/playground/", "text/html"), ("/playground/main.js", "text/javascript"), ("/playground/graph.js", "text/javascript") })
+        {
+            using var response = await svc.Rest.GetAsync(path);
+            Assert.Equal(200, (int)response.StatusCode);
+            Assert.Equal(type, response.Content.Headers.ContentType?.MediaType);
+        }
+    }
+
+    [Fact]
     public async Task C1_over_rest()
     {
         if (await ServiceAsync() is not { } svc) return;

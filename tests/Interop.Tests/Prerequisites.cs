@@ -47,6 +47,13 @@ public static class Prerequisites
         return null;
     }
 
+    public static async Task<string?> MissingForRedoclyAsync()
+    {
+        if (await CommandFails("node", "--version")) return "node is not on PATH";
+        return File.Exists(Path.Combine(InteropDir, "openapi", "node_modules", "@redocly", "cli", "package.json")) ? null
+            : "tests/Interop/openapi/node_modules/@redocly/cli is missing (npm ci in tests/Interop/openapi)";
+    }
+
     public static async Task<string?> MissingForCurlAsync()
     {
         if (await CommandFails("curl", "--version")) return "curl is not on PATH";

@@ -31,7 +31,8 @@ public sealed class ServerProcess : IDisposable
     /// <summary>The server's output so far (structured JSON logs), for failure messages.</summary>
     public string Tail(int lines = 60) => _child.Tail(lines);
 
-    public static async Task<ServerProcess> StartAsync()
+    /// <summary>Starts the server; <paramref name="settings"/> adds configuration as environment variables (Limits__X).</summary>
+    public static async Task<ServerProcess> StartAsync(IReadOnlyDictionary<string, string>? settings = null)
     {
         var dll = ApiAssemblyPath();
         var (rest, grpc) = FreePorts();
@@ -44,6 +45,7 @@ public sealed class ServerProcess : IDisposable
             ["Server__ModelRepositoryPath"] = models,
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
         };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>()) environment[key] = value;
         // The content root (appsettings.json) is the working directory: start it where it was built.
         var child = ChildProcess.Start(DotnetHost(), [dll], Path.GetDirectoryName(dll)!, environment);
         var server = new ServerProcess(child, models, rest, grpc);

@@ -5,7 +5,7 @@ namespace AutogradService.Tests.Shared;
 /// for character as the seed has them: programs must run them with no edit (d2l-cases.md, C5). Compiled into the
 /// engine and Api test projects.
 /// </summary>
-public static class SeedCells
+internal static class SeedCells
 {
     public const string MxNet = """
         def f(a):

@@ -17,9 +17,19 @@ public static class ErrorCatalog
     public const string Unauthenticated = "unauthenticated";
     public const string PermissionDenied = "permission_denied";
     public const string QuotaExceeded = "quota_exceeded";
+    public const string MethodNotAllowed = "method_not_allowed";
 
     /// <summary>The client went away (closed the connection, cancelled the call) before its deadline: not an error of ours.</summary>
     public const string Cancelled = "cancelled";
+
+    /// <summary>Every code a client may see, in the table's order (the OpenAPI document's Problem.code lists them).</summary>
+    public static IReadOnlyList<string> AllCodes { get; } =
+    [
+        ErrorCodes.InvalidGraph, ErrorCodes.ShapeMismatch, ErrorCodes.DTypeMismatch, ErrorCodes.InvalidTensor, ErrorCodes.NotDifferentiable,
+        ErrorCodes.InvalidArgument, ErrorCodes.NumericalAnomaly, ErrorCodes.GraphFreed, ErrorCodes.MemoryLimitExceeded,
+        ErrorCodes.IterationLimitExceeded, ErrorCodes.DeadlineExceeded, ErrorCodes.NotFound, Overloaded, RequestTooLarge,
+        UnsupportedMediaType, MethodNotAllowed, DeviceUnavailable, Cancelled, Unauthenticated, PermissionDenied, QuotaExceeded, Internal,
+    ];
 
     public static (int Http, StatusCode Grpc) StatusFor(string code) => code switch
     {
@@ -29,6 +39,7 @@ public static class ErrorCatalog
         ErrorCodes.NumericalAnomaly => (422, StatusCode.InvalidArgument),
         DeviceUnavailable => (400, StatusCode.FailedPrecondition),
         UnsupportedMediaType => (415, StatusCode.InvalidArgument),
+        MethodNotAllowed => (405, StatusCode.Unimplemented), // REST only: gRPC's own routing answers UNIMPLEMENTED
         ErrorCodes.MemoryLimitExceeded => (422, StatusCode.ResourceExhausted),
         ErrorCodes.IterationLimitExceeded => (422, StatusCode.ResourceExhausted),
         ErrorCodes.DeadlineExceeded => (504, StatusCode.DeadlineExceeded),
@@ -60,6 +71,7 @@ public static class ErrorCatalog
         RequestTooLarge => "Request too large",
         DeviceUnavailable => "Device unavailable",
         UnsupportedMediaType => "Unsupported media type",
+        MethodNotAllowed => "Method not allowed",
         Cancelled => "Cancelled",
         Unauthenticated => "Unauthenticated",
         PermissionDenied => "Permission denied",

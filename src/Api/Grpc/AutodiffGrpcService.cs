@@ -44,24 +44,20 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
                 continue;
             }
             var t = (StreamEvent.Tensor)e;
-            var bytes = Json.TensorJson.ToRaw(t.Value);
-            int elementSize = Math.Max(1, bytes.Length / Math.Max(1, t.Value.Data.Length));
-            int chunk = Rest.TransformEndpoints.ChunkBytes / elementSize * elementSize;
-            for (int offset = 0; offset == 0 || offset < bytes.Length; offset += chunk)
+            int elementSize = Engine.Tensors.DTypes.SizeOf(t.Value.DType);
+            foreach (var (start, count) in ResultChunks.Of(t.Value))
             {
-                int count = Math.Min(chunk, bytes.Length - offset);
                 var message = new TensorChunk
                 {
                     Name = t.Name,
                     Role = t.Role,
                     Dtype = ProtoMapping.ToProto(t.Value.DType),
-                    Offset = offset / elementSize,
-                    Data = ByteString.CopyFrom(bytes, offset, count),
-                    Last = offset + count >= bytes.Length,
+                    Offset = start,
+                    Data = ByteString.CopyFrom(t.Value.LittleEndianBytes.Slice(start * elementSize, count * elementSize)),
+                    Last = start + count >= t.Value.Shape.ElementCount,
                 };
-                if (offset == 0) message.Shape.Add(t.Value.Shape.Dims.ToArray().Select(d => (long)d));
+                if (start == 0) message.Shape.Add(t.Value.Shape.Dims.ToArray().Select(d => (long)d));
                 await responseStream.WriteAsync(new ResultChunk { Tensor = message }, context.CancellationToken);
-                if (bytes.Length == 0) break;
             }
         }
     }

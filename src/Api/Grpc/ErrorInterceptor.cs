@@ -58,7 +58,7 @@ public sealed class ErrorInterceptor(ServiceMetrics metrics, ILogger<ErrorInterc
         if (error.Op is not null) info.Metadata["op"] = error.Op;
         if (error.Input is not null) info.Metadata["input"] = error.Input;
         if (error.Facts is not null)
-            foreach (var (k, v) in error.Facts) info.Metadata[k] = Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) ?? "";
+            foreach (var (k, v) in error.Facts) info.Metadata[k] = MetadataValue(v);
         var status = new Google.Rpc.Status
         {
             Code = (int)ErrorCatalog.StatusFor(error.Code).Grpc,
@@ -72,4 +72,23 @@ public sealed class ErrorInterceptor(ServiceMetrics metrics, ILogger<ErrorInterc
         if (Operations.TraceIds.Current is { } traceId) exception.Trailers.Add(Operations.TraceIds.GrpcTrailer, traceId);
         return exception;
     }
+
+    /// <summary>
+    /// ErrorInfo metadata holds strings only: a string fact travels as itself, a number or bool as its JSON text, and a
+    /// list as a JSON array (<c>["float32[3]","float32[4]"]</c>, the same values REST's problem details carry), never
+    /// as a .NET type name.
+    /// </summary>
+    public static string MetadataValue(object? value) => value switch
+    {
+        null => "",
+        string s => s,
+        bool b => b ? "true" : "false",
+        IFormattable number => number.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+        _ => System.Text.Json.JsonSerializer.Serialize(value, value.GetType(), MetadataJson),
+    };
+
+    private static readonly System.Text.Json.JsonSerializerOptions MetadataJson = new()
+    {
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 }

@@ -47,7 +47,7 @@ public static class ProtoMapping
                 long expected = shape.ElementCount * dtype.SizeOf(); // exact: shapes are held to Shape.MaxElements
                 if (t.Raw.Length != expected)
                     throw EngineException.InvalidTensor($"tensor '{name}': {t.Raw.Length} raw bytes do not fill shape {shape} of {dtype.WireName()} ({expected} bytes)", name);
-                return TensorJson.FromRaw(dtype, shape, t.Raw.Span);
+                return HostTensor.FromLittleEndian(dtype, shape, t.Raw.Span);
             }
             Array data = dtype switch
             {
@@ -82,7 +82,7 @@ public static class ProtoMapping
         foreach (var d in t.Shape.Dims) p.Shape.Add(d);
         if (!typed)
         {
-            p.Raw = ByteString.CopyFrom(TensorJson.RawBytes(t));
+            p.Raw = ByteString.CopyFrom(t.LittleEndianBytes);
             return p;
         }
         switch (t.Data)

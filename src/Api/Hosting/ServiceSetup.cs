@@ -6,6 +6,7 @@ using AutogradService.Api.Metrics;
 using AutogradService.Api.Models;
 using AutogradService.Api.Operations;
 using AutogradService.Api.Options;
+using AutogradService.Api.Playground;
 using AutogradService.Api.Rest;
 using AutogradService.Api.Security;
 using AutogradService.Api.Sessions;
@@ -73,7 +74,8 @@ public static class ServiceSetup
         services.AddHealthChecks();
         services.AddProblemDetails();
         services.AddExceptionHandler<ProblemDetailsExceptionHandler>();
-        services.AddOpenApi(o => o.AddOperationTransformer<JsonRequestBody.Transformer>());
+        services.AddSingleton<MethodNotAllowed>();
+        services.AddOpenApi(o => o.AddDocumentTransformer<OpenApi.ApiBodies>());
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower);
         return builder;
     }
@@ -82,12 +84,16 @@ public static class ServiceSetup
     {
         app.UseExceptionHandler();
         app.UseMiddleware<RestMetricsMiddleware>();
-        // Kestrel enforces MaxRequestBodyBytes itself; this gives every host (TestServer, a proxy's server) the same 413
-        // for a declared length. gRPC has its own limit (MaxReceiveMessageSize).
+        // Kestrel enforces MaxRequestBodyBytes itself while a body is read; a declared length over it is refused here,
+        // the same on every host (TestServer, a proxy's server), in a way a client that writes its whole body first can
+        // read (OversizeBody). gRPC has its own limit (MaxReceiveMessageSize).
         long maxBody = app.Services.GetRequiredService<IOptions<LimitsOptions>>().Value.MaxRequestBodyBytes;
-        app.Use((context, next) => context.Request.ContentLength > maxBody && context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) != true
-            ? throw new Microsoft.AspNetCore.Http.BadHttpRequestException("the request body is over the server's limit", StatusCodes.Status413PayloadTooLarge)
+        var problems = app.Services.GetRequiredService<IProblemDetailsService>();
+        app.Use((context, next) => context.Request.ContentLength is { } length && length > maxBody
+                && context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) != true
+            ? OversizeBody.RefuseAsync(context, length, maxBody, problems)
             : next(context));
+        app.UseMiddleware<MethodNotAllowed>();
         app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
         app.UseAutogradSecurity();
 
@@ -112,6 +118,7 @@ public static class ServiceSetup
         app.MapHealthChecks("/readyz");
         app.MapOpenApi();
         app.MapScalarApiReference();
+        app.MapPlayground();
         app.MapMetrics("/metrics", app.Services.GetRequiredService<ServiceMetrics>().Registry);
 
         // Models registered before a restart are loaded before the first request.

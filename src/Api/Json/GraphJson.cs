@@ -12,10 +12,9 @@ namespace AutogradService.Api.Json;
 /// </summary>
 public static class GraphJson
 {
-    private static readonly HashSet<string> GraphFields = ["inputs", "nodes", "outputs", "constants"];
-    private static readonly HashSet<string> InputFields = ["name", "dtype", "shape", "any_dtype"];
-    private static readonly HashSet<string> NodeFields = ["op", "inputs", "outputs", "output", "attrs", "name"];
-    private static readonly HashSet<string> TensorFields = ["dtype", "shape", "data", "b64"];
+    internal static readonly HashSet<string> GraphFields = ["inputs", "nodes", "outputs", "constants"];
+    internal static readonly HashSet<string> InputFields = ["name", "dtype", "shape", "any_dtype"];
+    internal static readonly HashSet<string> NodeFields = ["op", "inputs", "outputs", "output", "attrs", "name"];
 
     /// <summary>Reads a graph, refusing it as soon as it passes a limit (nodes, names, nesting) of <paramref name="limits"/>.</summary>
     public static Graph Read(JsonElement json, GraphLimits? limits = null) => ReadGraph(json, (limits ?? GraphLimits.Default).Guard(), "graph");
@@ -165,12 +164,25 @@ public static class GraphJson
                 // An explicit wrapper ({"graph": {...}} as protobuf's JSON writes it, or {"tensor": {...}}), or the bare form.
                 if (IsOnly(v, "graph") is { } wrappedGraph) return Subgraph(wrappedGraph, guard, $"{path}.{Clip(name)}");
                 if (IsOnly(v, "tensor") is { } wrappedTensor) return AttrValue.Tensor(TensorJson.Read(wrappedTensor, name));
+                if (v.TryGetProperty("graph", out _) || v.TryGetProperty("tensor", out _) || v.TryGetProperty("g", out _))
+                    throw Invalid($"attribute '{Clip(name)}': {ObjectForms} (a wrapper holds nothing else, and its value is an object); got {Keys(v)}");
                 if (v.EnumerateObject().Any(p => GraphFields.Contains(p.Name))) return Subgraph(v, guard, $"{path}.{Clip(name)}");
-                if (v.EnumerateObject().Any(p => TensorFields.Contains(p.Name))) return AttrValue.Tensor(TensorJson.Read(v, name));
-                throw Invalid($"attribute '{Clip(name)}': an object must be a graph {{inputs, nodes, outputs}} or a tensor {{dtype, shape, data}}");
+                if (v.TryGetProperty("data", out _) || v.TryGetProperty("b64", out _)) return AttrValue.Tensor(TensorJson.Read(v, name));
+                throw Invalid($"attribute '{Clip(name)}': {ObjectForms}; got {Keys(v)}");
             default:
                 throw Invalid($"attribute '{Clip(name)}' has no value");
         }
+    }
+
+    /// <summary>What an attribute object may be: every error about one says so, whatever it resembled.</summary>
+    private const string ObjectForms =
+        "an object attribute is a subgraph, {\"inputs\": [...], \"nodes\": [...], \"outputs\": [...]} or wrapped as {\"graph\": {...}}, " +
+        "or a tensor, {\"dtype\", \"shape\", \"data\" or \"b64\"} or wrapped as {\"tensor\": {...}}";
+
+    private static string Keys(JsonElement obj)
+    {
+        var keys = obj.EnumerateObject().Select(p => Clip(p.Name)).Take(6).ToList();
+        return keys.Count == 0 ? "an empty object" : $"an object with {string.Join(", ", keys)}";
     }
 
     private static AttrValue Subgraph(JsonElement json, GraphSizeGuard guard, string path)

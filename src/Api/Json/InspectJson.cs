@@ -7,7 +7,7 @@ namespace AutogradService.Api.Json;
 /// <summary>Inspect's input types (a tensor, or just <c>{dtype, shape}</c>) and its report.</summary>
 public static class InspectJson
 {
-    private static readonly HashSet<string> TypeFields = ["dtype", "shape"];
+    internal static readonly HashSet<string> TypeFields = ["dtype", "shape"];
 
     public static TensorType ReadType(JsonElement json, string name, long maxElements)
     {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using AutogradService.Api.Errors;
+using AutogradService.Engine.Tensors;
 using Microsoft.AspNetCore.Http;
 
 namespace AutogradService.Api.Json;
@@ -15,16 +16,30 @@ public sealed class JsonBody : IDisposable
 {
     private readonly JsonDocument _document;
     private byte[]? _rented;
+    private byte[]? _skeleton;
 
-    private JsonBody(JsonDocument document, byte[] rented) => (_document, _rented) = (document, rented);
+    private JsonBody(JsonDocument document, byte[] rented, byte[]? skeleton, Dictionary<string, Dictionary<string, HostTensor>>? tensors) =>
+        (_document, _rented, _skeleton, Tensors) = (document, rented, skeleton, tensors);
 
     public JsonElement RootElement => _document.RootElement;
 
-    /// <summary>Reads and parses the body, refusing a content type other than JSON unless the caller has already
-    /// judged it (<paramref name="contentTypeChecked"/>: the Open Inference Protocol's bodies are JSON whatever the header says).</summary>
-    public static async Task<JsonBody> ReadAsync(HttpRequest request, CancellationToken cancellation, bool contentTypeChecked = false)
+    /// <summary>
+    /// Tensor maps read straight from the body's bytes (see <see cref="TensorFieldsToRead"/>), by top-level field. In
+    /// <see cref="RootElement"/> each of these fields is an empty object: the numbers never enter the document.
+    /// </summary>
+    public IReadOnlyDictionary<string, Dictionary<string, HostTensor>>? Tensors { get; }
+
+    /// <summary>Reads and parses the body, refusing a content type other than JSON unless the caller has already judged
+    /// it (<paramref name="contentTypeChecked"/>: the Open Inference Protocol's bodies are JSON whatever the header says).</summary>
+    public static async Task<JsonBody> ReadAsync(HttpRequest request, CancellationToken cancellation, TensorFieldsToRead? tensors = null,
+        bool contentTypeChecked = false)
     {
-        if (!contentTypeChecked && !request.HasJsonContentType())
+        // A framed body (JSON header, then raw tensor bytes) is octet-stream; only endpoints that read tensor maps take one.
+        bool framed = tensors is not null && BinaryTensorBody.IsFramed(request);
+        if (framed && !request.HasJsonContentType() && !string.Equals(request.ContentType, BinaryTensorBody.ContentType, StringComparison.OrdinalIgnoreCase))
+            throw new ServiceException(ErrorCatalog.UnsupportedMediaType,
+                $"a body with {BinaryTensorBody.HeaderLength} must be {BinaryTensorBody.ContentType}, got {(request.ContentType is { Length: > 0 } ct ? $"'{Engine.EngineException.Clip(ct, 60)}'" : "no content type")}");
+        if (!framed && !contentTypeChecked && !request.HasJsonContentType())
             throw new ServiceException(ErrorCatalog.UnsupportedMediaType,
                 $"the body must be JSON (content-type: application/json), got {(request.ContentType is { Length: > 0 } t ? $"'{Engine.EngineException.Clip(t, 60)}'" : "no content type")}");
         var reader = request.BodyReader;
@@ -33,7 +48,10 @@ public sealed class JsonBody : IDisposable
             var read = await reader.ReadAsync(cancellation);
             if (read.IsCompleted || read.IsCanceled)
             {
-                try { return Parse(read.Buffer); }
+                try
+                {
+                    return framed ? Parse(read.Buffer, tensors, BinaryTensorBody.JsonLength(request, read.Buffer.Length)) : Parse(read.Buffer, tensors);
+                }
                 finally { reader.AdvanceTo(read.Buffer.End); }
             }
             // Keep everything buffered until the body ends (Kestrel's MaxRequestBodySize bounds it).
@@ -41,29 +59,59 @@ public sealed class JsonBody : IDisposable
         }
     }
 
-    public static JsonBody Parse(ReadOnlySequence<byte> body)
+    /// <summary>
+    /// Parses a body; with <paramref name="framedJsonLength"/>, a framed one (<see cref="BinaryTensorBody"/>): the
+    /// first that many bytes are the JSON, the rest the tensors' bytes.
+    /// </summary>
+    public static JsonBody Parse(ReadOnlySequence<byte> body, TensorFieldsToRead? tensors = null, int? framedJsonLength = null)
     {
         int length = checked((int)body.Length);
         var rented = ArrayPool<byte>.Shared.Rent(length);
+        byte[]? skeleton = null;
         try
         {
             body.CopyTo(rented);
-            var bytes = rented.AsMemory(0, length);
+            var bytes = rented.AsMemory(0, framedJsonLength ?? length);
             if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
                 throw JsonFields.Invalid("body", "is not valid UTF-8");
-            var document = JsonDocument.Parse(bytes, JsonFields.Document);
-            if (bytes.Span.IndexOf("\\u"u8) >= 0 && !EscapesAreValid(bytes.Span))
+            Dictionary<string, Dictionary<string, HostTensor>>? read = null;
+            JsonDocument document;
+            int skeletonLength;
+            if (framedJsonLength is { } jsonLength)
+            {
+                CheckEscapes(bytes.Span); // before the framed read, which decodes names
+                TensorBodyReader.ReadFramed(bytes.Span, new BinaryTensorBody.Segment(rented.AsMemory(jsonLength, length - jsonLength)), tensors!,
+                    out var framed, out skeleton, out skeletonLength);
+                read = framed;
+                document = JsonDocument.Parse(skeleton is null ? bytes : skeleton.AsMemory(0, skeletonLength), JsonFields.Document);
+                return new JsonBody(document, rented, skeleton, read);
+            }
+            document = tensors is not null && TensorBodyReader.TryRead(bytes.Span, tensors, out read, out skeleton, out skeletonLength)
+                ? JsonDocument.Parse(skeleton.AsMemory(0, skeletonLength), JsonFields.Document)
+                : JsonDocument.Parse(bytes, JsonFields.Document);
+            try
+            {
+                CheckEscapes(bytes.Span);
+            }
+            catch
             {
                 document.Dispose();
-                throw JsonFields.Invalid("body", "holds a \\u escape that is not valid UTF-16 (a lone surrogate)");
+                throw;
             }
-            return new JsonBody(document, rented);
+            return new JsonBody(document, rented, skeleton, read);
         }
         catch
         {
             ArrayPool<byte>.Shared.Return(rented);
+            if (skeleton is not null) ArrayPool<byte>.Shared.Return(skeleton);
             throw;
         }
+    }
+
+    private static void CheckEscapes(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.IndexOf("\\u"u8) >= 0 && !EscapesAreValid(bytes))
+            throw JsonFields.Invalid("body", "holds a \\u escape that is not valid UTF-16 (a lone surrogate)");
     }
 
     /// <summary>Decodes every escaped string once; only bodies that contain an escape pay for this second pass.</summary>
@@ -89,5 +137,6 @@ public sealed class JsonBody : IDisposable
     {
         _document.Dispose();
         if (Interlocked.Exchange(ref _rented, null) is { } rented) ArrayPool<byte>.Shared.Return(rented);
+        if (Interlocked.Exchange(ref _skeleton, null) is { } skeleton) ArrayPool<byte>.Shared.Return(skeleton);
     }
 }

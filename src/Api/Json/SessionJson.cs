@@ -12,7 +12,23 @@ namespace AutogradService.Api.Json;
 /// </summary>
 public static class SessionJson
 {
-    private static readonly HashSet<string> BatchFields = ["commands"];
+    internal static readonly HashSet<string> BatchFields = ["commands"];
+
+    /// <summary>Each command's fields; any other is refused by name (the OpenAPI schemas list the same).</summary>
+    internal static readonly IReadOnlyDictionary<string, HashSet<string>> CommandFields = new Dictionary<string, HashSet<string>>
+    {
+        ["variable"] = ["name", "value", "requires_grad"],
+        ["constant"] = ["name", "value"],
+        ["apply"] = ["op", "inputs", "attrs", "output", "program"],
+        ["program"] = ["program"],
+        ["fetch"] = ["name"],
+        ["backward"] = ["output", "seed", "retain_graph", "create_graph"],
+        ["grad"] = ["name", "output"],
+        ["zero_grad"] = ["names"],
+        ["detach"] = ["name", "output"],
+        ["no_grad"] = ["enabled"],
+        ["release"] = ["names"],
+    };
 
     public static List<SessionCommand> ReadCommands(JsonElement body, LimitsOptions limits)
     {
@@ -41,7 +57,8 @@ public static class SessionJson
         if (c.ValueKind != JsonValueKind.Object) throw EngineException.InvalidArgument($"each command must be an object, got {JsonFields.Describe(c)}");
         string kind;
         JsonElement args;
-        if (c.TryGetProperty("command", out var named))
+        bool flat = c.TryGetProperty("command", out var named);
+        if (flat)
         {
             kind = JsonFields.AsString(named, "command");
             args = c;
@@ -56,6 +73,8 @@ public static class SessionJson
         }
         if (args.ValueKind != JsonValueKind.Object && kind != "program")
             throw JsonFields.WrongType(Clip(kind), "an object of the command's fields", args);
+        if (args.ValueKind == JsonValueKind.Object && CommandFields.TryGetValue(kind, out var fields))
+            JsonFields.ExpectObject(args, flat ? "" : kind, flat ? [.. fields, "command"] : fields);
         long maxElements = limits.MaxTensorElements;
         return kind switch
         {

@@ -16,6 +16,16 @@ public static class TensorJson
     /// <summary>Reads a tensor; <paramref name="name"/> names it in errors. Untyped forms default to float32 (bool arrays to bool).</summary>
     public static HostTensor Read(JsonElement json, string name, long maxElements = long.MaxValue)
     {
+        // The element's own bytes, read by the fast path; anything it does not take is read (and refused) below.
+        var raw = JsonMarshal.GetRawUtf8Value(json);
+        var reader = new Utf8JsonReader(raw, TensorReader.Options);
+        if (reader.Read() && TensorReader.TryRead(ref reader, maxElements, raw.Length, out var fast)) return fast!;
+        return ReadGeneral(json, name, maxElements);
+    }
+
+    /// <summary>The general reader: every form, every error worded; what the fast path does not take comes here.</summary>
+    internal static HostTensor ReadGeneral(JsonElement json, string name, long maxElements = long.MaxValue)
+    {
         try
         {
             return json.ValueKind switch
@@ -72,7 +82,7 @@ public static class TensorJson
         foreach (var item in json.EnumerateArray()) Fill(item, depth + 1, dims, values, ref at, isBool, name);
     }
 
-    private static readonly HashSet<string> ObjectFields = ["dtype", "shape", "data", "b64"];
+    internal static readonly HashSet<string> ObjectFields = ["dtype", "shape", "data", "b64"];
 
     private static HostTensor ReadObject(JsonElement json, string name, long maxElements)
     {
@@ -180,8 +190,9 @@ public static class TensorJson
     }
 
     /// <summary>
-    /// Decodes b64 once, from the request's own UTF-8 bytes straight into the tensor's array: no string, no
-    /// intermediate byte array. A string holding JSON escapes (a client that writes "\/") takes the general path.
+    /// The general b64 path (the fast one is <see cref="TensorReader"/>): decodes into the tensor's array, sized before
+    /// allocating, so a short string cannot claim a large tensor. A string holding JSON escapes (a client that writes
+    /// "\/") and bools decode through the JSON reader first.
     /// </summary>
     private static HostTensor FromBase64(DType dtype, Shape shape, JsonElement b64, string name)
     {
@@ -199,69 +210,21 @@ public static class TensorJson
             {
                 throw Bad(name, "b64 is not valid base64");
             }
-            return FromBytes(dtype, shape, bytes, name);
+            if (bytes.LongLength != expected)
+                throw Bad(name, $"{bytes.Length} bytes do not fill shape {shape} of {dtype.WireName()} ({expected} bytes)");
+            return HostTensor.FromLittleEndian(dtype, shape, bytes);
         }
-        // Sized before anything is allocated: a short string cannot claim a large tensor.
         long encoded = (expected + 2) / 3 * 4;
         if (raw.Length != encoded)
             throw Bad(name, $"b64 holds {raw.Length} base64 characters; shape {shape} of {dtype.WireName()} needs {encoded} ({expected} bytes)");
-        Array data = dtype switch
-        {
-            DType.Float32 => new float[shape.ElementCount],
-            DType.Float64 => new double[shape.ElementCount],
-            _ => new long[shape.ElementCount],
-        };
-        var destination = MemoryMarshal.CreateSpan(ref MemoryMarshal.GetArrayDataReference(data), (int)expected);
-        var status = Base64.DecodeFromUtf8(raw, destination, out int consumed, out int written);
+        var tensor = HostTensor.Uninitialized(dtype, shape);
+        var status = Base64.DecodeFromUtf8(raw, tensor.WritableBytes, out int consumed, out int written);
         if (status == OperationStatus.InvalidData)
             throw Bad(name, "b64 is not valid base64");
         if (status != OperationStatus.Done || consumed != raw.Length || written != expected)
             throw Bad(name, $"b64 is not base64 that decodes to the {expected} bytes of shape {shape} of {dtype.WireName()}");
-        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("big-endian hosts are not supported");
-        return new HostTensor(dtype, shape, data);
+        return tensor;
     }
-
-    private static HostTensor FromBytes(DType dtype, Shape shape, byte[] bytes, string name)
-    {
-        long expected = shape.ElementCount * dtype.SizeOf(); // exact: shapes are held to Shape.MaxElements
-        if (bytes.LongLength != expected)
-            throw Bad(name, $"{bytes.Length} bytes do not fill shape {shape} of {dtype.WireName()} ({expected} bytes)");
-        return FromRaw(dtype, shape, bytes);
-    }
-
-    /// <summary>Little-endian raw bytes to a tensor (the protobuf <c>raw</c> field and JSON <c>b64</c>).</summary>
-    public static HostTensor FromRaw(DType dtype, Shape shape, ReadOnlySpan<byte> bytes)
-    {
-        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("big-endian hosts are not supported");
-        Array data = dtype switch
-        {
-            DType.Float32 => MemoryMarshal.Cast<byte, float>(bytes).ToArray(),
-            DType.Float64 => MemoryMarshal.Cast<byte, double>(bytes).ToArray(),
-            DType.Int64 => MemoryMarshal.Cast<byte, long>(bytes).ToArray(),
-            _ => BoolsFrom(bytes),
-        };
-        return new HostTensor(dtype, shape, data);
-    }
-
-    private static bool[] BoolsFrom(ReadOnlySpan<byte> bytes)
-    {
-        var r = new bool[bytes.Length];
-        for (int i = 0; i < r.Length; i++) r[i] = bytes[i] != 0;
-        return r;
-    }
-
-    /// <summary>A tensor's little-endian bytes, copied.</summary>
-    public static byte[] ToRaw(HostTensor t) => RawBytes(t).ToArray();
-
-    /// <summary>A tensor's little-endian bytes: a view of its array, no copy (bools, held as .NET bools, become 0/1 bytes).</summary>
-    public static ReadOnlySpan<byte> RawBytes(HostTensor t) => t.Data switch
-    {
-        float[] f => MemoryMarshal.AsBytes(f.AsSpan()),
-        double[] d => MemoryMarshal.AsBytes(d.AsSpan()),
-        long[] l => MemoryMarshal.AsBytes(l.AsSpan()),
-        bool[] b => Array.ConvertAll(b, v => v ? (byte)1 : (byte)0),
-        _ => throw new InvalidOperationException(),
-    };
 
     /// <summary>Writes <c>{dtype, shape, data}</c> (or <c>b64</c> instead of data).</summary>
     public static void Write(Utf8JsonWriter w, HostTensor t, bool base64 = false)
@@ -273,45 +236,92 @@ public static class TensorJson
         w.WriteEndArray();
         if (base64)
         {
-            w.WriteBase64String("b64", RawBytes(t));
+            w.WriteBase64String("b64", t.LittleEndianBytes);
         }
         else
         {
-            w.WriteStartArray("data");
+            w.WritePropertyName("data");
             WriteValues(w, t.Data);
-            w.WriteEndArray();
         }
         w.WriteEndObject();
     }
 
-    /// <summary>Writes the flat values of a tensor (NaN and infinities as strings).</summary>
+    /// <summary>Elements formatted per raw write: enough to amortise the writer's per-call work, small enough to stay in cache.</summary>
+    private const int FormatBatch = 2048;
+
+    /// <summary>
+    /// Writes the flat values <c>[start, start + count)</c> of a tensor as a JSON array (NaN and infinities as strings),
+    /// each float in its shortest round-trip form. Numbers are formatted from the tensor's array into a pooled
+    /// buffer and handed to the writer in batches: the writer treats each batch as one raw value and puts the commas
+    /// between batches itself.
+    /// </summary>
     public static void WriteValues(Utf8JsonWriter w, Array data, int start = 0, int count = -1)
     {
         if (count < 0) count = data.Length - start;
-        switch (data)
+        w.WriteStartArray();
+        var buffer = ArrayPool<byte>.Shared.Rent(FormatBatch * MaxElementChars);
+        try
         {
-            case float[] f:
-                for (int i = start; i < start + count; i++)
+            for (int at = start, end = start + count; at < end; at += FormatBatch)
+            {
+                int n = Math.Min(FormatBatch, end - at);
+                int length = data switch
                 {
-                    if (float.IsFinite(f[i])) w.WriteNumberValue(f[i]);
-                    else w.WriteStringValue(NonFinite(f[i]));
-                }
-                break;
-            case double[] d:
-                for (int i = start; i < start + count; i++)
-                {
-                    if (double.IsFinite(d[i])) w.WriteNumberValue(d[i]);
-                    else w.WriteStringValue(NonFinite(d[i]));
-                }
-                break;
-            case long[] l:
-                for (int i = start; i < start + count; i++) w.WriteNumberValue(l[i]);
-                break;
-            case bool[] b:
-                for (int i = start; i < start + count; i++) w.WriteBooleanValue(b[i]);
-                break;
+                    float[] f => Format(f.AsSpan(at, n), buffer),
+                    double[] d => Format(d.AsSpan(at, n), buffer),
+                    long[] l => Format(l.AsSpan(at, n), buffer),
+                    bool[] b => Format(b.AsSpan(at, n), buffer),
+                    _ => throw new InvalidOperationException(),
+                };
+                w.WriteRawValue(buffer.AsSpan(0, length), skipInputValidation: true);
+            }
         }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        w.WriteEndArray();
     }
+
+    /// <summary>The longest element text plus its comma: "-2.2250738585072014E-308" is 24 bytes.</summary>
+    private const int MaxElementChars = 26;
+
+    private static int Format<T>(ReadOnlySpan<T> values, Span<byte> into) where T : IUtf8SpanFormattable
+    {
+        int at = 0;
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (i > 0) into[at++] = (byte)',';
+            var v = values[i];
+            if (typeof(T) == typeof(float) && !float.IsFinite((float)(object)v)
+                || typeof(T) == typeof(double) && !double.IsFinite((double)(object)v))
+            {
+                var text = NonFiniteJson(typeof(T) == typeof(float) ? (float)(object)v : (double)(object)v);
+                text.CopyTo(into[at..]);
+                at += text.Length;
+                continue;
+            }
+            // The default format of float and double is the shortest text that parses back to the same value.
+            v.TryFormat(into[at..], out int written, default, System.Globalization.CultureInfo.InvariantCulture);
+            at += written;
+        }
+        return at;
+    }
+
+    private static int Format(ReadOnlySpan<bool> values, Span<byte> into)
+    {
+        int at = 0;
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (i > 0) into[at++] = (byte)',';
+            var text = values[i] ? "true"u8 : "false"u8;
+            text.CopyTo(into[at..]);
+            at += text.Length;
+        }
+        return at;
+    }
+
+    private static ReadOnlySpan<byte> NonFiniteJson(double v) => double.IsNaN(v) ? "\"NaN\""u8 : v > 0 ? "\"Infinity\""u8 : "\"-Infinity\""u8;
 
     private static string NonFinite(double v) => double.IsNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using AutogradService.Api.Json;
+using AutogradService.Api.OpenApi;
 using AutogradService.Api.Models;
 using AutogradService.Api.Options;
 using AutogradService.Api.Security;
@@ -18,21 +19,21 @@ public static class ModelEndpoints
         var group = app.MapGroup("/v1/models").WithTags("Models");
         group.MapPut("/{name}", PutAsync).WithName("putModel")
             .WithSummary("Registers {graph} or {program}: validated, shape-inferred and planned once; survives restarts.")
-            .AcceptsJson().Produces<JsonElement>().ProducesProblem(400);
+            .Errors(400, 413, 415);
         group.MapGet("", (Caller caller, ModelRepository repo) => Results.Json(new { models = repo.Visible(caller).Select(Describe) }))
             .WithName("listModels").WithSummary("The caller's registered models (an admin's list has every caller's).");
         group.MapGet("/{name}", (string name, Caller caller, ModelRepository repo) => Results.Json(Describe(repo.Get(name, caller))))
-            .WithName("getModel").WithSummary("A model's inputs, outputs, node count, estimated FLOPs and peak bytes.");
+            .WithName("getModel").WithSummary("A model's inputs, outputs, node count, estimated FLOPs and peak bytes.").Errors(404);
         group.MapDelete("/{name}", (string name, Caller caller, ModelRepository repo) =>
             {
                 repo.Delete(name, caller);
                 return Results.NoContent();
             })
-            .WithName("deleteModel").WithSummary("Removes a model.");
+            .WithName("deleteModel").WithSummary("Removes a model: 204 with no body, or 404 not_found.").Errors(404);
         return app;
     }
 
-    private static readonly HashSet<string> PutFields = ["graph", "program", "outputs"];
+    internal static readonly HashSet<string> PutFields = ["graph", "program", "outputs"];
 
     private static async Task<IResult> PutAsync(string name, HttpContext http, Caller caller, ModelRepository repo, IOptions<LimitsOptions> limits)
     {

@@ -2,6 +2,7 @@ using System.Text.Json;
 using AutogradService.Api.Errors;
 using AutogradService.Api.Execution;
 using AutogradService.Api.Json;
+using AutogradService.Api.OpenApi;
 using AutogradService.Api.Options;
 using AutogradService.Api.Security;
 using AutogradService.Api.Sessions;
@@ -20,17 +21,19 @@ public static class SessionEndpoints
         var group = app.MapGroup("/v1/sessions").WithTags("Sessions");
         group.MapPost("", OpenAsync).WithName("openSession")
             .WithSummary("Opens a define-by-run session: {gradient_mode: accumulate|overwrite, memory_bytes, idle_timeout_ms, strict_scalar_seed, detect_anomaly}.")
-            .AcceptsJson().Produces<JsonElement>(201);
+            .Errors(400, 413, 415, 429);
         group.MapPost("/{id}/commands", RunAsync).WithName("runCommands")
             .WithSummary("Runs {commands: [...]} in order; results[i] answers commands[i]. The first failure stops the batch and names its command_index.")
-            .AcceptsJson().Produces<JsonElement>().ProducesProblem(400).ProducesProblem(404);
+            .Errors(400, 404, 409, 413, 415, 422, 429, 499, 504);
         group.MapDelete("/{id}", async (string id, Caller caller, SessionStore store) =>
                 await store.CloseAsync(id, caller) ? Results.NoContent() : throw new EngineException(ErrorCodes.NotFound, "no such session"))
-            .WithName("closeSession").WithSummary("Closes a session and frees its memory; a batch running on it stops and answers not_found.");
+            .WithName("closeSession")
+            .WithSummary("Closes a session and frees its memory: 204 with no body, or 404 not_found for an unknown, expired or already closed session (or another caller's). A batch running on it stops and answers not_found.")
+            .Errors(404);
         return app;
     }
 
-    private static readonly HashSet<string> OpenFields = ["gradient_mode", "memory_bytes", "idle_timeout_ms", "strict_scalar_seed", "detect_anomaly"];
+    internal static readonly HashSet<string> OpenFields = ["gradient_mode", "memory_bytes", "idle_timeout_ms", "strict_scalar_seed", "detect_anomaly"];
 
     private static async Task<IResult> OpenAsync(HttpContext http, Caller caller, SessionStore store)
     {

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using AutogradService.Api.Execution;
 using AutogradService.Api.Json;
+using AutogradService.Api.OpenApi;
 using AutogradService.Api.Options;
 using AutogradService.Engine.Tensors;
 using Microsoft.Extensions.Options;
@@ -13,7 +14,7 @@ public static class TransformEndpoints
     public const string NdJson = "application/x-ndjson";
 
     /// <summary>Largest chunk of a streamed tensor, in bytes of raw elements.</summary>
-    public const int ChunkBytes = 1 << 20;
+    public const int ChunkBytes = ResultChunks.ChunkBytes;
 
     public static IEndpointRouteBuilder MapTransformEndpoints(this IEndpointRouteBuilder app)
     {
@@ -27,7 +28,7 @@ public static class TransformEndpoints
         Map(group, "hessian", TransformKind.Hessian, "Second derivatives of a scalar output, or a Hessian-vector product with `vector`.");
         group.MapPost("/inspect", InspectAsync).WithName("inspect")
             .WithSummary("Validates a graph or program and reports shapes, dtypes, FLOPs, peak bytes, DOT and Mermaid.")
-            .AcceptsJson().Produces<JsonElement>();
+            .Errors(400, 404, 413, 415, 429, 499, 504);
         return app;
     }
 
@@ -35,12 +36,12 @@ public static class TransformEndpoints
         group.MapPost($"/{name}", (HttpContext http, TransformService service, IOptions<LimitsOptions> limits) =>
                 HandleAsync(http, service, limits.Value, kind))
             .WithName(name).WithSummary(summary)
-            .AcceptsJson().Produces<JsonElement>().ProducesProblem(400);
+            .Errors(400, 404, 413, 415, 422, 429, 499, 504);
 
     private static async Task HandleAsync(HttpContext http, TransformService service, LimitsOptions limits, TransformKind kind)
     {
-        using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted);
-        var request = TransformJson.ReadRequest(kind, body.RootElement, limits);
+        using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted, TransformJson.TensorFields(limits));
+        var request = TransformJson.ReadRequest(kind, body, limits);
         bool base64 = TransformJson.WantsBase64(body.RootElement);
 
         if (kind == TransformKind.Gradient && AcceptsNdJson(http.Request))
@@ -49,9 +50,16 @@ public static class TransformEndpoints
             return;
         }
         var result = await service.RunAsync(request, http.RequestAborted);
+        if (BinaryTensorBody.AcceptsFramed(http.Request) || TransformJson.WantsBinary(body.RootElement))
+        {
+            var answer = new BinaryTensorBody.Answer();
+            var header = new System.Buffers.ArrayBufferWriter<byte>();
+            await using (var w = new Utf8JsonWriter(header)) TransformJson.WriteResult(w, result, answer.Write);
+            await answer.SendAsync(http.Response, header.WrittenMemory, http.RequestAborted);
+            return;
+        }
         http.Response.ContentType = "application/json";
-        await using var writer = new Utf8JsonWriter(http.Response.Body);
-        TransformJson.WriteResult(writer, result, base64);
+        await TransformJson.WriteResultAsync(http.Response.BodyWriter, result, base64, http.RequestAborted);
     }
 
     private static bool AcceptsNdJson(HttpRequest request) =>
@@ -94,11 +102,8 @@ public static class TransformEndpoints
             yield break;
         }
         var t = (StreamEvent.Tensor)e;
-        int perChunk = Math.Max(1, ChunkBytes / t.Value.DType.SizeOf());
-        int total = t.Value.Data.Length;
-        for (int offset = 0; offset == 0 || offset < total; offset += perChunk)
+        foreach (var (start, count) in ResultChunks.Of(t.Value))
         {
-            int start = offset, count = Math.Min(perChunk, total - offset);
             yield return w =>
             {
                 w.WriteStartObject();
@@ -109,17 +114,15 @@ public static class TransformEndpoints
                 foreach (var d in t.Value.Shape.Dims) w.WriteNumberValue(d);
                 w.WriteEndArray();
                 w.WriteNumber("offset", start);
-                w.WriteStartArray("data");
+                w.WritePropertyName("data");
                 TensorJson.WriteValues(w, t.Value.Data, start, count);
-                w.WriteEndArray();
-                w.WriteBoolean("last", start + count >= total);
+                w.WriteBoolean("last", start + count >= t.Value.Shape.ElementCount);
                 w.WriteEndObject();
             };
-            if (total == 0) yield break;
         }
     }
 
-    private static readonly HashSet<string> InspectFields = ["graph", "program", "model", "inputs"];
+    internal static readonly HashSet<string> InspectFields = ["graph", "program", "model", "inputs"];
 
     private static async Task InspectAsync(HttpContext http, TransformService service, IOptions<LimitsOptions> limits)
     {

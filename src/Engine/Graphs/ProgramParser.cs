@@ -688,27 +688,49 @@ public sealed class ProgramParser
         return Emit(block, "pow", [b, ParseUnary(block)], Attributes.Empty);
     }
 
-    /// <summary>A primary, then its methods and attributes: <c>b.norm()</c>, <c>x.sum(axis=0)</c>, <c>x.T</c>.</summary>
+    /// <summary>
+    /// A primary, then its methods, attributes and indexes: <c>b.norm()</c>, <c>x.sum(axis=0)</c>, <c>x.T</c>,
+    /// <c>x.shape[0]</c>, <c>x[-1]</c>.
+    /// </summary>
     private Operand ParsePostfix(Block block)
     {
         var value = ParsePrimary(block);
-        while (Peek().Is("."))
+        while (Peek().Is(".") || Peek().Is("["))
         {
-            Next();
-            var member = Next();
-            if (member.Kind != TokenKind.Identifier) throw Error(member, $"expected a method or attribute name after '.', found {member.Describe()}");
-            if (member.Text == "T" && !Peek().Is("("))
+            if (Next().Is("["))
             {
-                value = Emit(block, "transpose", [value], Attributes.Empty);
+                value = ParseIndex(block, value);
                 continue;
             }
-            if (!Peek().Is("("))
-                throw Error(member, member.Text == "shape"
-                    ? "'.shape' is not available in programs: shapes are not values; use ops that take axes"
-                    : $"unknown attribute '.{member.Text}' (methods are called: '.{member.Text}()')");
+            var member = Next();
+            if (member.Kind != TokenKind.Identifier) throw Error(member, $"expected a method or attribute name after '.', found {member.Describe()}");
+            if (member.Text is "T" or "shape" && !Peek().Is("("))
+            {
+                value = Emit(block, member.Text == "T" ? "transpose" : "shape", [value], Attributes.Empty);
+                continue;
+            }
+            if (!Peek().Is("(")) throw Error(member, $"unknown attribute '.{member.Text}' (methods are called: '.{member.Text}()')");
             value = ParseCall(block, member, value);
         }
         return value;
+    }
+
+    /// <summary><c>x[k]</c> for an integer <c>k</c> (negative counts from the end): x's k-th element along axis 0.</summary>
+    private Operand ParseIndex(Block block, Operand value)
+    {
+        var at = Peek();
+        var (index, integral) = ParseAttrNumber(Next());
+        if (!integral) throw Error(at, "an index must be an integer literal like x[0] or x[-1]");
+        Expect("]", "to close the index");
+        return ParseIndexOf(block, value, (long)index);
+    }
+
+    private Operand ParseIndexOf(Block block, Operand value, long index)
+    {
+        long stop = index == -1 ? long.MaxValue : index + 1;
+        var row = Emit(block, "slice", [value],
+            Attributes.Of(("axes", new long[] { 0 }), ("starts", new[] { index }), ("stops", new[] { stop })));
+        return Emit(block, "squeeze", [row], Attributes.Of(("axes", new long[] { 0 })));
     }
 
     private Operand ParsePrimary(Block block)
@@ -759,6 +781,14 @@ public sealed class ProgramParser
     /// </summary>
     private Operand ParseCall(Block block, Token name, Operand? self)
     {
+        if (name.Text == "len" && self is null && !_registry.TryGet("len", out _))
+        {
+            // len(x) is x.shape[0], as in Python.
+            Expect("(", "after 'len'");
+            var x = ParseExpression(block);
+            Expect(")", "to close the call of 'len'");
+            return ParseIndexOf(block, Emit(block, "shape", [x], Attributes.Empty), 0);
+        }
         var op = ProgramNames.Resolve(_registry, name.Text)
             ?? throw Error(name, $"unknown {(self is null ? "op" : "method")} '{name.Text}'{ProgramNames.Suggest(name.Text, ProgramNames.Known(_registry))}");
         Expect("(", "after the op name");

@@ -38,6 +38,7 @@ public sealed class OpRegistry
         IdentityOp.Instance,
         DetachOp.Instance,
         CastOp.Instance,
+        ShapeOp.Instance,
         .. NeuralNetOps.All,
         .. CreationOps.All,
     ]);

@@ -92,6 +92,36 @@ public sealed class CastOp : PrimitiveOp
     public override Tensor? Jvp(JvpArgs j) => j.Tangents[0] is { } t ? F.Cast(t, j.Output.DType) : null;
 }
 
+/// <summary>
+/// <c>shape(x)</c>: x's dimensions as an int64 vector (a program's <c>x.shape</c>, <c>len(x)</c>). It reads only x's
+/// type, so it has no derivative and never blocks one: the sizes it gives are constants of the run.
+/// </summary>
+public sealed class ShapeOp : PrimitiveOp
+{
+    internal override bool VjpReadsInput(int input) => false;
+
+    internal override bool VjpReadsOutput => false;
+
+    public static readonly ShapeOp Instance = new();
+
+    public override OpSchema Schema { get; } = new("shape", "other", "x's dimensions as an int64 vector",
+        [new OpInput("x", Differentiable: false)], [], "int64 [rank of x]", false);
+
+    public override IReadOnlyList<OpExample> Examples => [new(ExampleInput.F(2, 3)), new(ExampleInput.F())];
+
+    public override TensorType InferType(ReadOnlySpan<TensorType> inputs, Attributes attrs)
+    {
+        ExpectInputs(inputs, 1);
+        return new TensorType(Shape.Vector(inputs[0].Shape.Rank), DType.Int64);
+    }
+
+    public override void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output)
+    {
+        var dims = output.Span<long>();
+        for (int i = 0; i < dims.Length; i++) dims[i] = inputs[0].Shape[i];
+    }
+}
+
 public static partial class F
 {
     public static Tensor Identity(Tensor x) => Dispatcher.Apply(IdentityOp.Instance, x);

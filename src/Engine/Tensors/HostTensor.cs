@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace AutogradService.Engine.Tensors;
 
 /// <summary>
@@ -55,6 +57,60 @@ public sealed class HostTensor
         var r = new T[values.Length];
         for (int i = 0; i < r.Length; i++) r[i] = f(values[i]);
         return r;
+    }
+
+    /// <summary>
+    /// A tensor whose array is not cleared first, for a decoder that writes every element (through
+    /// <see cref="WritableBytes"/> or <see cref="Data"/>) before anyone else sees it: large inputs skip a pass over memory.
+    /// </summary>
+    public static HostTensor Uninitialized(DType dtype, Shape shape) => new(dtype, shape, dtype switch
+    {
+        DType.Float32 => GC.AllocateUninitializedArray<float>((int)shape.ElementCount),
+        DType.Float64 => GC.AllocateUninitializedArray<double>((int)shape.ElementCount),
+        DType.Int64 => GC.AllocateUninitializedArray<long>((int)shape.ElementCount),
+        _ => GC.AllocateUninitializedArray<bool>((int)shape.ElementCount),
+    });
+
+    /// <summary>
+    /// The tensor's wire bytes: little-endian elements, a bool as one byte 0 or 1 (which is how .NET holds a bool).
+    /// This is the one byte codec behind gRPC's <c>raw</c>, JSON's <c>b64</c> and the binary REST body. A view, no copy.
+    /// </summary>
+    public ReadOnlySpan<byte> LittleEndianBytes => WritableBytes;
+
+    /// <summary>Number of wire bytes: elements × element size (exact: shapes are held to <see cref="Shape.MaxElements"/>).</summary>
+    public long ByteCount => Shape.ElementCount * DType.SizeOf();
+
+    /// <summary>The bytes of <see cref="Data"/>, for a decoder filling a tensor it just made with <see cref="Uninitialized"/>.</summary>
+    public Span<byte> WritableBytes
+    {
+        get
+        {
+            if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("big-endian hosts are not supported");
+            return MemoryMarshal.CreateSpan(ref MemoryMarshal.GetArrayDataReference(Data), (int)ByteCount);
+        }
+    }
+
+    /// <summary>
+    /// A tensor from its wire bytes (<see cref="LittleEndianBytes"/>), copied once; the length must be exactly what
+    /// the shape and dtype need. Bool bytes other than 0 are true.
+    /// </summary>
+    public static HostTensor FromLittleEndian(DType dtype, Shape shape, ReadOnlySpan<byte> bytes)
+    {
+        long expected = shape.ElementCount * dtype.SizeOf();
+        if (bytes.Length != expected)
+            throw EngineException.InvalidTensor($"{bytes.Length} bytes do not fill shape {shape} of {dtype.WireName()} ({expected} bytes)");
+        var t = Uninitialized(dtype, shape);
+        bytes.CopyTo(t.WritableBytes);
+        if (dtype == DType.Bool) t.NormalizeBools();
+        return t;
+    }
+
+    /// <summary>Makes every bool byte 0 or 1 after raw bytes were written into a bool tensor (any non-zero byte is true).</summary>
+    public void NormalizeBools()
+    {
+        if (Data is not bool[]) return;
+        var bytes = WritableBytes;
+        for (int i = 0; i < bytes.Length; i++) bytes[i] = bytes[i] != 0 ? (byte)1 : (byte)0;
     }
 
     public double[] ToDoubles() => Data switch

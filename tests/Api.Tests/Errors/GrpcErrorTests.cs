@@ -55,6 +55,36 @@ public sealed class GrpcErrorTests(DefaultService service) : IClassFixture<Defau
     }
 
     [Fact]
+    public async Task StructuredFacts_ArriveAsValues_TheSameAsOverRest()
+    {
+        var graph = new TestGraph([new GInput("x", "float32", [3]), new GInput("y", "float32", [4])], [N("add", ["x", "y"], "s", name: "adder")], ["s"]);
+        var e = await GrpcErrors.Expect(StatusCode.InvalidArgument, "shape_mismatch", () => Evaluate(graph, ("x", X), ("y", F32([1, 2, 3, 4]))));
+        var metadata = GrpcErrors.Info(e).Metadata;
+        Assert.DoesNotContain(metadata.Values, v => v.StartsWith("System.", StringComparison.Ordinal));
+
+        // REST sends the list as a JSON array; gRPC's string metadata carries the same array as JSON text.
+        using var http = service.CreateClient();
+        var rest = (await http.Post("/v1/evaluate", new { graph = graph.ToJson(), inputs = new { x = new[] { 1, 2, 3 }, y = new[] { 1, 2, 3, 4 } } }))
+            .Problem(400, "shape_mismatch");
+        var restTypes = rest.Body.GetProperty("input_types");
+        Assert.Equal(System.Text.Json.JsonValueKind.Array, restTypes.ValueKind);
+        var grpcTypes = System.Text.Json.JsonDocument.Parse(metadata["input_types"]).RootElement;
+        Assert.Equal(restTypes.EnumerateArray().Select(t => t.GetString()), grpcTypes.EnumerateArray().Select(t => t.GetString()));
+        Assert.Equal(2, grpcTypes.GetArrayLength());
+    }
+
+    [Fact]
+    public void MetadataValues_AreJsonTextForNonStrings()
+    {
+        Assert.Equal("abc", AutogradService.Api.Grpc.ErrorInterceptor.MetadataValue("abc"));
+        Assert.Equal("4096", AutogradService.Api.Grpc.ErrorInterceptor.MetadataValue(4096L));
+        Assert.Equal("true", AutogradService.Api.Grpc.ErrorInterceptor.MetadataValue(true));
+        Assert.Equal("0.5", AutogradService.Api.Grpc.ErrorInterceptor.MetadataValue(0.5));
+        Assert.Equal("[\"a\",\"b\"]", AutogradService.Api.Grpc.ErrorInterceptor.MetadataValue(new[] { "a", "b" }));
+        Assert.Equal("[1,2]", AutogradService.Api.Grpc.ErrorInterceptor.MetadataValue(new List<long> { 1, 2 }));
+    }
+
+    [Fact]
     public async Task InvalidTensor_LengthAndRawBytesAndMixedFields()
     {
         var shortTyped = new Tensor { Dtype = DType.Float32, Shape = { 2, 2 }, FloatData = { 1, 2, 3 } };

@@ -205,6 +205,10 @@ public class ProgramControlFlowTests
     [InlineData("y = jax.lax.stop_gradient(x).sum()", 10)]
     [InlineData("y = x.T.sum()", 10)]
     [InlineData("y = np.multiply(x, x).sum()", 30)]
+    [InlineData("y = x.sum() / x.shape[0]", 2.5)]   // a shape is an int64 value
+    [InlineData("y = x.sum() / len(x)", 2.5)]
+    [InlineData("y = x[0] + x[-1]", 5)]
+    [InlineData("y = x.shape[-1] * 1.0", 4)]
     public void FrameworkSpellings(string program, double expected)
     {
         Assert.Equal(expected, Eval(program, ("x", [1.0, 2, 3, 4]))[0], 5);
@@ -297,7 +301,7 @@ public class ProgramControlFlowTests
     [InlineData("def f(a, a):\n    return a", 1, 10, "named twice")]
     [InlineData("def f(a):\n    while a < 1\n        a = a * 2\n    return a", 2, 16, "expected ':' after the while condition")]
     [InlineData("def f(a):\n    if a > 0: a = 1\n    return a", 2, 15, "the if block goes on the lines below")]
-    [InlineData("y = x.shape[0]", 1, 7, "'.shape' is not available")]
+    [InlineData("y = x[0.5]", 1, 7, "an index must be an integer")]
     [InlineData("y = torch.foo.bar(x)", 1, 11, "unknown module 'foo'")]
     [InlineData("a, b = x", 1, 1, "2 name(s) but 1 value(s)")]
     [InlineData("while x < 1:\n    t = x", 1, 1, "assigns no variable that exists before it")]
@@ -358,5 +362,14 @@ public class ProgramControlFlowTests
         var g = ProgramParser.Parse(program);
         Assert.Equal(60_000, g.Inputs.Count);
         Assert.Single(g.Nodes.Single(n => n.Op == "while").Inputs); // only i is carried; the parameters are read in place
+    }
+
+    [Fact]
+    public void AMeanWrittenWithShape_HasTheMeansGradient()
+    {
+        using var scope = new ExecutionScope();
+        var r = Gradient(scope, "def mean(x):\n    return x.sum() / x.shape[0]", ("x", scope.FromArray([1f, 2, 3, 4])));
+        Assert.Equal(2.5, r.Outputs["result"].ToScalar());
+        Assert.Equal([0.25, 0.25, 0.25, 0.25], r.Gradients["x"].ToDoubles());
     }
 }

@@ -32,7 +32,8 @@ public static class FuzzTargets
     [
         new("tensor-json", "TensorJson.Read, then TensorJson.Write round trip and a small program over the tensor", TensorJsonTarget),
         new("graph-json", "GraphJson.Read, GraphJson.Write round trip, then every transform with synthetic inputs", GraphJsonTarget),
-        new("transform-json", "TransformJson.ReadRequest, then the request as each of the five transforms", TransformJsonTarget),
+        new("transform-json", "TransformJson.ReadRequest over a body whose tensor maps TensorBodyReader read, then each of the five transforms", TransformJsonTarget),
+        new("transform-binary", "a framed binary body (2-byte little-endian JSON length, then the body) through JsonBody and BinaryTensorBody, then evaluate and gradient with a framed answer", TransformBinaryTarget),
         new("program", "ProgramParser.Parse under GraphLimits, DOT/Mermaid export, then every transform", ProgramTarget),
         new("proto", "autodiff.proto requests (first byte picks the RPC) through AutodiffGrpcService's methods", ProtoTarget),
         new("session-json", "SessionJson.ReadCommands, then the batch in a session", SessionJsonTarget),
@@ -90,8 +91,13 @@ public static class FuzzTargets
 
     private static string TransformJsonTarget(byte[] input)
     {
-        using var doc = JsonBody.Parse(new System.Buffers.ReadOnlySequence<byte>(input)); // as the REST endpoints read a body
-        var request = TransformJson.ReadRequest(TransformKind.Evaluate, doc.RootElement, FuzzHost.Limits);
+        // As the transform endpoints read a body: tensor maps from the bytes, the rest as a document. Each transform
+        // refuses the others' fields: read the body as the first transform that takes all of them.
+        using var doc = JsonBody.Parse(new System.Buffers.ReadOnlySequence<byte>(input), TransformJson.TensorFields(FuzzHost.Limits));
+        var body = doc.RootElement;
+        var readAs = Enum.GetValues<TransformKind>().FirstOrDefault(k =>
+            body.ValueKind != JsonValueKind.Object || body.EnumerateObject().All(p => TransformJson.RequestFields[k].Contains(p.Name)));
+        var request = TransformJson.ReadRequest(readAs, doc, FuzzHost.Limits);
         bool base64 = TransformJson.WantsBase64(doc.RootElement);
         var transforms = FuzzHost.Shared.NewTransforms();
         var steps = Enum.GetValues<TransformKind>().Select(kind => (kind.ToString().ToLowerInvariant(), (Action)(() =>
@@ -99,6 +105,25 @@ public static class FuzzTargets
             var result = FuzzHost.Run(transforms, request with { Kind = kind });
             using var w = new Utf8JsonWriter(System.IO.Stream.Null);
             TransformJson.WriteResult(w, result, base64);
+        })));
+        return FuzzHost.Steps([.. steps]);
+    }
+
+    private static string TransformBinaryTarget(byte[] input)
+    {
+        if (input.Length < 2) return "too short";
+        int jsonLength = input[0] | input[1] << 8;
+        var body = new System.Buffers.ReadOnlySequence<byte>(input, 2, input.Length - 2);
+        if (jsonLength < 2 || jsonLength > body.Length) return "header length out of range"; // BinaryTensorBody.JsonLength refuses these
+        using var doc = JsonBody.Parse(body, TransformJson.TensorFields(FuzzHost.Limits), jsonLength);
+        var request = TransformJson.ReadRequest(TransformKind.Evaluate, doc, FuzzHost.Limits);
+        var transforms = FuzzHost.Shared.NewTransforms();
+        var steps = new[] { TransformKind.Evaluate, TransformKind.Gradient }.Select(kind => (kind.ToString().ToLowerInvariant(), (Action)(() =>
+        {
+            var result = FuzzHost.Run(transforms, request with { Kind = kind });
+            var answer = new BinaryTensorBody.Answer();
+            using var w = new Utf8JsonWriter(System.IO.Stream.Null);
+            TransformJson.WriteResult(w, result, answer.Write);
         })));
         return FuzzHost.Steps([.. steps]);
     }
