@@ -75,8 +75,7 @@ public static class InferenceEndpoints
                 await using var writer = new Utf8JsonWriter(http.Response.Body);
                 OipJson.WriteReply(writer, reply, withDerivatives: kind != InferenceKind.Infer);
             })
-            .WithName($"oip{char.ToUpperInvariant(verb[0])}{verb[1..]}{suffix}").WithSummary(summary)
-            .Produces<JsonElement>();
+            .WithName($"oip{char.ToUpperInvariant(verb[0])}{verb[1..]}{suffix}").WithSummary(summary);
 
     public const string BinaryHeader = "Inference-Header-Content-Length";
 

@@ -203,9 +203,9 @@ public static class OipJson
             foreach (var d in t.Value.Shape.Dims) w.WriteNumberValue(d);
             w.WriteEndArray();
             if (t.Parameters is { Count: > 0 } p) WriteParameters(w, p);
-            w.WriteStartArray("data");
-            TensorJson.WriteValues(w, t.Value.Data);
-            w.WriteEndArray();
+            w.WritePropertyName("data");
+            TensorJson.WriteValues(w, t.Value.Data); // the array, flat
+
             w.WriteEndObject();
         }
         w.WriteEndArray();

@@ -95,7 +95,7 @@ public static class FuzzTargets
         // refuses the others' fields: read the body as the first transform that takes all of them.
         using var doc = JsonBody.Parse(new System.Buffers.ReadOnlySequence<byte>(input), TransformJson.TensorFields(FuzzHost.Limits));
         var body = doc.RootElement;
-        var readAs = Enum.GetValues<TransformKind>().FirstOrDefault(k =>
+        var readAs = TransformJson.RequestFields.Keys.FirstOrDefault(k =>
             body.ValueKind != JsonValueKind.Object || body.EnumerateObject().All(p => TransformJson.RequestFields[k].Contains(p.Name)));
         var request = TransformJson.ReadRequest(readAs, doc, FuzzHost.Limits);
         bool base64 = TransformJson.WantsBase64(doc.RootElement);
