@@ -4,7 +4,8 @@ namespace AutogradService.Interop.Tests;
 
 /// <summary>
 /// Real clients in other languages against the real server process on 127.0.0.1: each test starts the server on
-/// free ports, runs one client (C1 statelessly, C5 as a session driven by the client's own loop, E6 over curl) and
+/// free ports, runs one client (C1 statelessly, C5 as a session driven by the client's own loop, E6 over curl, the Open
+/// Inference Protocol with its gradient extension over REST and gRPC from Python and Node) and
 /// expects exit code 0; the client's and the server's output are in the failure message.
 /// </summary>
 public sealed class InteropTests(ITestOutputHelper output)
@@ -61,6 +62,22 @@ public sealed class InteropTests(ITestOutputHelper output)
         if (!Prerequisites.Available(await Prerequisites.MissingForCurlAsync(), output)) return;
         await RunClientAsync(server => ("bash", [Path.Combine(Prerequisites.InteropDir, "curl", "c1_e6.sh"), server.RestBase],
             Prerequisites.InteropDir));
+    }
+
+    [Fact]
+    public async Task Python_OIP_client_runs_infer_and_the_gradient_extension_over_REST_and_gRPC()
+    {
+        if (!Prerequisites.Available(await Prerequisites.MissingForPythonAsync(), output)) return;
+        await RunClientAsync(server => (Prerequisites.Python,
+            [Path.Combine(Prerequisites.InteropDir, "python", "oip_client.py"), server.RestBase, server.GrpcTarget], Prerequisites.InteropDir));
+    }
+
+    [Fact]
+    public async Task Node_OIP_client_runs_infer_and_the_gradient_extension_over_REST_and_gRPC()
+    {
+        if (!Prerequisites.Available(await Prerequisites.MissingForNodeAsync(), output)) return;
+        var dir = Path.Combine(Prerequisites.InteropDir, "node");
+        await RunClientAsync(server => ("node", [Path.Combine(dir, "oip_client.mjs"), server.RestBase, server.GrpcTarget], dir));
     }
 
     private async Task RunClientAsync(Func<ServerProcess, (string File, string[] Arguments, string WorkingDirectory)> client,

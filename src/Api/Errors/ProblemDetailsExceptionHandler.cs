@@ -26,6 +26,11 @@ public sealed class ProblemDetailsExceptionHandler(IProblemDetailsService proble
         context.Response.StatusCode = error.HttpStatus;
         if (error.RetryAfter is { } retry)
             context.Response.Headers.RetryAfter = ((int)Math.Ceiling(retry.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (Inference.OipErrors.Applies(context))
+        {
+            await Inference.OipErrors.WriteAsync(context, error);
+            return;
+        }
         var details = new ProblemDetails
         {
             Status = error.HttpStatus,

@@ -11,6 +11,9 @@ public enum TransformKind
     Jvp,
     Jacobian,
     Hessian,
+
+    /// <summary>Vector-Jacobian products seeded by <see cref="TransformRequest.Seeds"/>, batched when they carry a leading batch axis.</summary>
+    Vjp,
 }
 
 /// <summary>
@@ -56,6 +59,10 @@ public sealed record TransformResult
     public JacobianMode? ModeUsed { get; init; }
     public IReadOnlyDictionary<string, IReadOnlyDictionary<string, HostTensor>>? Hessians { get; init; }
     public IReadOnlyDictionary<string, HostTensor>? Hvp { get; init; }
+
+    /// <summary>Vjp: the cotangents' batch size (null when unbatched) and whether the batch ran as one backward pass.</summary>
+    public int? VjpBatch { get; init; }
+    public bool VjpOnePass { get; init; }
     public required TransformStats Stats { get; init; }
 }
 

@@ -114,7 +114,10 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
             default:
                 throw Json.JsonFields.Invalid("device", $"must be cpu, gpu or auto, got '{EngineException.Clip(request.Device)}'");
         }
-        foreach (var (name, t) in request.Inputs)
+        // Seeds, tangents and vectors are tensors the client sends too: the same limits hold for them.
+        IEnumerable<KeyValuePair<string, HostTensor>> none = [];
+        var sent = request.Inputs.Concat(request.Seeds ?? none).Concat(request.Tangents ?? none).Concat(request.Vector ?? none);
+        foreach (var (name, t) in sent)
         {
             if (t.Shape.Rank > _limits.MaxRank)
                 throw EngineException.InvalidTensor($"tensor '{name}' has rank {t.Shape.Rank}, over the limit of {_limits.MaxRank}", name);
@@ -174,6 +177,15 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
                     Gradients = Host(r.Gradients),
                     Intermediates = r.Intermediates.ToDictionary(kv => kv.Key, kv => (HostTensor.From(kv.Value.Value), HostTensor.From(kv.Value.Adjoint))),
                     Stats = Stats(r.Stats),
+                };
+            }
+            case TransformKind.Vjp:
+            {
+                var r = GraphFunctions.Vjp(scope, plan, inputs, GraphFunctions.Import(scope, request.Seeds ?? new Dictionary<string, HostTensor>()),
+                    request.Wrt, request.Outputs);
+                return new TransformResult
+                {
+                    Outputs = Host(r.Outputs), Gradients = Host(r.Gradients), VjpBatch = r.Batch, VjpOnePass = r.OnePass, Stats = Stats(r.Stats),
                 };
             }
             case TransformKind.Jvp:

@@ -1,6 +1,7 @@
 using AutogradService.Api.Errors;
 using AutogradService.Api.Execution;
 using AutogradService.Api.Grpc;
+using AutogradService.Api.Inference;
 using AutogradService.Api.Metrics;
 using AutogradService.Api.Models;
 using AutogradService.Api.Operations;
@@ -55,6 +56,7 @@ public static class ServiceSetup
         services.AddHostedService<SessionSweeper>();
         services.AddSingleton<ModelRepository>();
         services.AddSingleton<TransformService>();
+        services.AddSingleton<Inference.InferenceService>();
         services.AddSingleton<ServiceMetrics>();
 
         services.AddGrpc(o =>
@@ -100,6 +102,8 @@ public static class ServiceSetup
         api.MapGrpcService<AutodiffGrpcService>();
         api.MapGrpcService<SessionsGrpcService>();
         api.MapGrpcService<ModelsGrpcService>();
+        api.MapGrpcService<Inference.InferenceGrpcService>();
+        api.MapGrpcService<Inference.GradientGrpcService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
 
@@ -107,6 +111,8 @@ public static class ServiceSetup
         api.MapSessionEndpoints();
         api.MapModelEndpoints();
         api.MapCatalogEndpoints();
+        api.MapInferenceModelEndpoints();
+        app.MapInferenceServerEndpoints();
 
         app.MapHealthChecks("/healthz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/readyz");

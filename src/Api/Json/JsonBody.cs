@@ -29,14 +29,17 @@ public sealed class JsonBody : IDisposable
     /// </summary>
     public IReadOnlyDictionary<string, Dictionary<string, HostTensor>>? Tensors { get; }
 
-    public static async Task<JsonBody> ReadAsync(HttpRequest request, CancellationToken cancellation, TensorFieldsToRead? tensors = null)
+    /// <summary>Reads and parses the body, refusing a content type other than JSON unless the caller has already judged
+    /// it (<paramref name="contentTypeChecked"/>: the Open Inference Protocol's bodies are JSON whatever the header says).</summary>
+    public static async Task<JsonBody> ReadAsync(HttpRequest request, CancellationToken cancellation, TensorFieldsToRead? tensors = null,
+        bool contentTypeChecked = false)
     {
         // A framed body (JSON header, then raw tensor bytes) is octet-stream; only endpoints that read tensor maps take one.
         bool framed = tensors is not null && BinaryTensorBody.IsFramed(request);
         if (framed && !request.HasJsonContentType() && !string.Equals(request.ContentType, BinaryTensorBody.ContentType, StringComparison.OrdinalIgnoreCase))
             throw new ServiceException(ErrorCatalog.UnsupportedMediaType,
                 $"a body with {BinaryTensorBody.HeaderLength} must be {BinaryTensorBody.ContentType}, got {(request.ContentType is { Length: > 0 } ct ? $"'{Engine.EngineException.Clip(ct, 60)}'" : "no content type")}");
-        if (!framed && !request.HasJsonContentType())
+        if (!framed && !contentTypeChecked && !request.HasJsonContentType())
             throw new ServiceException(ErrorCatalog.UnsupportedMediaType,
                 $"the body must be JSON (content-type: application/json), got {(request.ContentType is { Length: > 0 } t ? $"'{Engine.EngineException.Clip(t, 60)}'" : "no content type")}");
         var reader = request.BodyReader;

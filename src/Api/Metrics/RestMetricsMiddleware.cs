@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace AutogradService.Api.Metrics;
 
 /// <summary>
-/// Times every REST request under /v1 and counts it by route and result code; logs a client that went away (at
+/// Times every REST request under /v1 and /v2 (the Open Inference Protocol) and counts it by route and result code; logs a client that went away (at
 /// Information: ASP.NET's exception handler answers those 499 itself, at Debug, without calling ours).
 /// </summary>
 public sealed class RestMetricsMiddleware(RequestDelegate next, ServiceMetrics metrics, ILogger<RestMetricsMiddleware> log)
@@ -12,7 +12,7 @@ public sealed class RestMetricsMiddleware(RequestDelegate next, ServiceMetrics m
 
     public async Task InvokeAsync(HttpContext context)
     {
-        if (!context.Request.Path.StartsWithSegments("/v1"))
+        if (!context.Request.Path.StartsWithSegments("/v1") && !context.Request.Path.StartsWithSegments("/v2"))
         {
             await next(context);
             return;

@@ -28,6 +28,7 @@ public sealed class ApiBodies(IOptions<SecurityOptions> security) : IOpenApiDocu
         ["Sessions"] = "Define-by-run: the client's own code drives the loop; the session records what it applies.",
         ["Models"] = "Graphs and programs registered once (validated, planned) and run by name; they survive restarts.",
         ["Catalog"] = "What the engine offers, generated from its registry.",
+        ["Open Inference Protocol"] = "KServe v2 over the registered models, with the gradient extension (vjp, jvp, jacobian); docs/OIP.md.",
     };
 
     public static JsonObject Schemas { get; } = Load("schemas.json");

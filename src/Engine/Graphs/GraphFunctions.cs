@@ -44,6 +44,14 @@ public sealed record GradientResult(
     IReadOnlyDictionary<string, ValueAndAdjoint> Intermediates,
     GraphStats Stats);
 
+/// <summary>
+/// Vector-Jacobian products. <see cref="Batch"/> is null for one VJP (gradients shaped like the inputs), else the
+/// cotangents' leading batch size (gradients [batch, ...input]); <see cref="OnePass"/> says whether the batch ran as
+/// one backward pass.
+/// </summary>
+public sealed record VjpResult(
+    IReadOnlyDictionary<string, Tensor> Outputs, IReadOnlyDictionary<string, Tensor> Gradients, int? Batch, bool OnePass, GraphStats Stats);
+
 public sealed record JvpResult(IReadOnlyDictionary<string, Tensor> Outputs, IReadOnlyDictionary<string, Tensor> Tangents, GraphStats Stats);
 
 /// <summary><c>Jacobians[output][input]</c> has shape output ++ input.</summary>
@@ -184,6 +192,63 @@ public static class GraphFunctions
             adjoints[intermediates[i].Key] = new ValueAndAdjoint(intermediates[i].Value, grads[wrt.Length + i]);
         return new GradientResult(run.Outputs, gradients, adjoints, clock.Stats(run.NodesExecuted));
     }
+
+    /// <summary>
+    /// Vector-Jacobian products of <paramref name="outputs"/> (default: the graph's) with respect to <paramref name="wrt"/>
+    /// (default: every float input). A cotangent shaped like its output gives one VJP; one with an extra leading axis
+    /// gives that many (every cotangent then has the same batch size), in one batched backward pass where the ops allow.
+    /// A float output without a cotangent is seeded with ones (as <see cref="Gradient"/> does).
+    /// </summary>
+    public static VjpResult Vjp(ExecutionScope scope, Plan plan, IReadOnlyDictionary<string, Tensor> inputs,
+        IReadOnlyDictionary<string, Tensor> cotangents, IReadOnlyList<string>? wrt = null, IReadOnlyList<string>? outputs = null)
+    {
+        var clock = Clock.Start(scope);
+        var wrtNames = ResolveWrt(plan, inputs, wrt);
+        var feed = new Dictionary<string, Tensor>(inputs, StringComparer.Ordinal);
+        var leaves = new Tensor[wrtNames.Length];
+        for (int i = 0; i < wrtNames.Length; i++) feed[wrtNames[i]] = leaves[i] = Leaf(inputs[wrtNames[i]], wrtNames[i]);
+        RunResult run;
+        using (scope.GradMode(true))
+            run = Interpreter.Run(scope, plan, feed, new RunOptions { Outputs = outputs });
+        clock.EndForward();
+
+        int? batch = null;
+        bool first = true;
+        foreach (var (name, c) in cotangents)
+        {
+            if (!run.Outputs.TryGetValue(name, out var y))
+                throw new EngineException(ErrorCodes.InvalidArgument,
+                    $"a cotangent is given for '{name}', which is not an output (outputs: {GraphValidator.NameList(run.Outputs.Keys)})", input: name);
+            if (!y.DType.IsFloating())
+                throw EngineException.NotDifferentiable($"output '{name}' is {y.DType.WireName()}: it has no cotangent", name);
+            int? b = c.Shape == y.Shape ? null
+                : c.Rank == y.Rank + 1 && c.Shape.ToArray()[1..].AsSpan().SequenceEqual(y.Shape.ToArray()) ? c.Shape[0]
+                : throw new EngineException(ErrorCodes.ShapeMismatch,
+                    $"the cotangent of '{name}' has shape {c.Shape}; expected the output's shape {y.Shape}, or a batch of them [B, ...{y.Shape}]", input: name);
+            if (!first && b != batch)
+                throw new EngineException(ErrorCodes.ShapeMismatch,
+                    "cotangents must all be batched with the same batch size, or all unbatched", input: name);
+            (batch, first) = (b, false);
+        }
+
+        var names = run.Outputs.Where(kv => kv.Value.DType.IsFloating()).Select(kv => kv.Key).ToArray();
+        var ys = names.Select(n => run.Outputs[n]).ToArray();
+        var seeds = names.Select(n => cotangents.TryGetValue(n, out var c) ? (Tensor?)F.Cast(c, run.Outputs[n].DType) : null).ToArray();
+        Tensor[] grads;
+        bool onePass = true;
+        if (wrtNames.Length == 0) grads = [];
+        else if (batch is { } size)
+        {
+            // A float output without a cotangent: ones in every row of the batch.
+            var full = seeds.Select((c, i) => c ?? scope.Full(Batched(size, ys[i].Shape), 1.0, ys[i].DType)).ToArray();
+            grads = Derivatives.BatchedVjp(ys, full, leaves, size, out onePass);
+        }
+        else if (ys.Length > 0) grads = ReverseMode.Grad(ys, seeds, leaves);
+        else grads = leaves.Select(t => scope.Zeros(t.Shape, t.DType)).ToArray();
+        return new VjpResult(run.Outputs, Zip(wrtNames, grads), batch, onePass, clock.Stats(run.NodesExecuted));
+    }
+
+    private static Shape Batched(int batch, Shape shape) => new([batch, .. shape.ToArray()]);
 
     /// <summary>Forward mode: outputs and their tangents for the given input tangents (missing ones are zero).</summary>
     public static JvpResult Jvp(ExecutionScope scope, Plan plan, IReadOnlyDictionary<string, Tensor> inputs,

@@ -22,7 +22,7 @@ public class BatchedJacobianTests
     public static TheoryData<string> Cases => new()
     {
         "tanh(W x)", "sigmoid(x W) * 3 - x", "relu(W x + b) / 2", "x * x + exp(x)", "W X", "reshape(x)", "sum (fallback)",
-        "x^T W (vector-matrix)", "matrix input sin(X) * X",
+        "x^T W (vector-matrix)", "matrix input sin(X) * X", "outer x b + b (broadcast operands)",
     };
 
     private static Tensor[] Apply(string name, Tensor[] xs, Tensor w, Tensor b, Tensor m)
@@ -39,6 +39,7 @@ public class BatchedJacobianTests
             "sum (fallback)" => [F.Sum(F.Sin(x)) * x],
             "x^T W (vector-matrix)" => [F.Cos(F.MatMul(x, m))],
             "matrix input sin(X) * X" => [F.MatMul(F.Sin(F.Reshape(x, 5, 1)), F.Reshape(x, 1, 5))],
+            "outer x b + b (broadcast operands)" => [F.Tanh(F.Reshape(x, 5, 1) * F.Reshape(b, 1, 5) + b) / (F.Reshape(x, 5, 1) * F.Reshape(x, 5, 1) + 1.0)],
             _ => throw new ArgumentException(name),
         };
     }

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using AutogradService.Api.Execution;
 using AutogradService.Api.Grpc;
+using AutogradService.Api.Inference;
 using AutogradService.Api.Json;
 using AutogradService.Contracts.V1;
 using AutogradService.Engine.Graphs;
@@ -37,6 +38,7 @@ public static class FuzzTargets
         new("proto", "autodiff.proto requests (first byte picks the RPC) through AutodiffGrpcService's methods", ProtoTarget),
         new("session-json", "SessionJson.ReadCommands, then the batch in a session", SessionJsonTarget),
         new("session-proto", "length-delimited Command messages through SessionsGrpcService.Run", SessionProtoTarget),
+        new("oip-json", "OipJson.ReadCall as infer, vjp, jvp and jacobian, each call on a small MLP, then OipJson.WriteReply", OipJsonTarget),
     ];
 
     public static FuzzTarget Get(string name) =>
@@ -93,7 +95,7 @@ public static class FuzzTargets
         // refuses the others' fields: read the body as the first transform that takes all of them.
         using var doc = JsonBody.Parse(new System.Buffers.ReadOnlySequence<byte>(input), TransformJson.TensorFields(FuzzHost.Limits));
         var body = doc.RootElement;
-        var readAs = Enum.GetValues<TransformKind>().FirstOrDefault(k =>
+        var readAs = TransformJson.RequestFields.Keys.FirstOrDefault(k =>
             body.ValueKind != JsonValueKind.Object || body.EnumerateObject().All(p => TransformJson.RequestFields[k].Contains(p.Name)));
         var request = TransformJson.ReadRequest(readAs, doc, FuzzHost.Limits);
         bool base64 = TransformJson.WantsBase64(doc.RootElement);
@@ -236,6 +238,25 @@ public static class FuzzTargets
             reply.ToByteArray();
         }
         return $"{commands.Count} commands, {replies.Written.Count(r => r.Error is not null)} failed";
+    }
+
+    /// <summary>The model Open Inference Protocol requests run on: elementwise ops, a broadcast bias, matmul and a
+    /// reduction, so batched cotangents reach both the one-pass and the row-by-row backward.</summary>
+    private static readonly Lazy<Graph> OipModel = new(() => ProgramParser.Parse("y = tanh(x @ w + b) * 2\nz = sum(y * y)", ["y", "z"]));
+
+    private static string OipJsonTarget(byte[] input)
+    {
+        using var doc = JsonBody.Parse(new System.Buffers.ReadOnlySequence<byte>(input)); // as the /v2 endpoints read a body
+        var transforms = FuzzHost.Shared.NewTransforms();
+        var steps = Enum.GetValues<InferenceKind>().Select(kind => (kind.ToString().ToLowerInvariant(), (Action)(() =>
+        {
+            var call = OipJson.ReadCall(kind, "fuzz", null, doc.RootElement, FuzzHost.Limits);
+            var request = InferenceService.ToRequest(call, new ComputationSource(Graph: OipModel.Value));
+            var result = FuzzHost.Run(transforms, request);
+            using var w = new Utf8JsonWriter(System.IO.Stream.Null);
+            OipJson.WriteReply(w, InferenceService.ToReply(call, request, result, "fuzz", OipModel.Value.Outputs), withDerivatives: true);
+        })));
+        return FuzzHost.Steps([.. steps]);
     }
 
     private static TransformRequest Request(TransformKind kind, Graph graph, IReadOnlyDictionary<string, HostTensor> inputs) =>

@@ -39,6 +39,48 @@ public static class SeedCorpus
         ["scalar-object"] = """{"dtype": "float64", "shape": [], "data": 2.5}""",
     };
 
+    /// <summary>Open Inference Protocol requests (docs/OIP.md) for the harness's MLP (x [2, 3], w [3, 2], b [2]):
+    /// infer with nested data and requested outputs, a batch of cotangents, tangents, a Jacobian, other datatypes.</summary>
+    private static readonly Dictionary<string, string> OipRequests = new()
+    {
+        ["infer-nested"] = """
+            {"id": "r1", "parameters": {"priority": 1}, "outputs": [{"name": "y"}],
+             "inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [[1, 2, 3], [4, 5, 6]]},
+                        {"name": "w", "shape": [3, 2], "datatype": "FP32", "data": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]},
+                        {"name": "b", "shape": [2], "datatype": "FP32", "data": [0.5, -0.5]}]}
+            """,
+        ["vjp-batched"] = """
+            {"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [1, 2, 3, 4, 5, 6]},
+                        {"name": "w", "shape": [3, 2], "datatype": "FP32", "data": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]},
+                        {"name": "b", "shape": [2], "datatype": "FP32", "data": [0.5, -0.5]}],
+             "cotangents": [{"name": "y", "shape": [3, 2, 2], "datatype": "FP32", "data": [1, 0, 0, 0, 0, 1, 0, 0, 1, 1, 1, 1]}],
+             "wrt": ["w", "b"]}
+            """,
+        ["vjp-per-row"] = """
+            {"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP64", "data": [1, 2, 3, 4, 5, 6]},
+                        {"name": "w", "shape": [3, 2], "datatype": "FP64", "data": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]},
+                        {"name": "b", "shape": [2], "datatype": "FP64", "data": [0.5, "NaN"]}],
+             "cotangents": [{"name": "z", "shape": [2], "datatype": "FP64", "data": [1, -1]}], "of": ["z"]}
+            """,
+        ["jvp"] = """
+            {"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [1, 2, 3, 4, 5, 6]},
+                        {"name": "w", "shape": [3, 2], "datatype": "FP32", "data": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]},
+                        {"name": "b", "shape": [2], "datatype": "FP32", "data": [0.5, -0.5]}],
+             "tangents": [{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [1, 0, 0, 0, 0, 1]}]}
+            """,
+        ["jacobian"] = """
+            {"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [1, 2, 3, 4, 5, 6]},
+                        {"name": "w", "shape": [3, 2], "datatype": "FP32", "data": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]},
+                        {"name": "b", "shape": [2], "datatype": "FP32", "data": [0.5, -0.5]}],
+             "wrt": ["b"], "of": ["y", "z"]}
+            """,
+        ["other-types"] = """
+            {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "INT64", "data": [1, 2, 3]},
+                        {"name": "w", "shape": [3, 2], "datatype": "BOOL", "data": [true, false, true, false, true, false]},
+                        {"name": "b", "shape": [0], "datatype": "FP32", "data": []}]}
+            """,
+    };
+
     /// <summary>Graphs in the contract's JSON: C1, C5 (while + if with shadowing subgraphs), a counting loop, constants and attributes.</summary>
     private static readonly Dictionary<string, string> Graphs = new()
     {
@@ -122,6 +164,7 @@ public static class SeedCorpus
         WriteAll(folder, "transform-json", Transforms);
         WriteAll(folder, "program", Programs);
         WriteAll(folder, "session-json", SessionBatches);
+        WriteAll(folder, "oip-json", OipRequests);
         WriteProto(folder);
         WriteSessionProto(folder);
         WriteDictionaries(folder);
@@ -239,6 +282,7 @@ public static class SeedCorpus
                      "constants", "any_dtype", "commands", "command", "variable", "constant", "apply", "fetch", "backward", "grad", "zero_grad",
                      "detach", "no_grad", "release", "names", "value", "requires_grad", "seed", "retain_graph", "create_graph", "enabled",
                      "float32", "float64", "int64", "bool", "cpu", "gpu", "auto", "forward", "reverse", "json",
+                     "id", "parameters", "datatype", "cotangents", "of", "FP32", "FP64", "INT64", "BOOL", "INT32", "binary_data_size",
                  })
             json.Add($"\"{field}\"");
         var program = new SortedSet<string>(StringComparer.Ordinal)
