@@ -6,14 +6,14 @@ namespace AutogradService.Engine.Autodiff;
 /// <summary>
 /// A reverse-mode Jacobian in one backward pass instead of one per output element (what vmap gives PyTorch): the seed
 /// is the identity, so every cotangent carries a leading batch axis of N = output elements, and each op's VJP runs
-/// once on the whole batch. It applies when every recorded op on the way is one whose rule stays correct with that
-/// extra leading axis: elementwise unary ops, add/sub/mul/div on equal shapes or with a scalar operand, reshape, and
-/// un-transposed matmul with a matrix operand. Anything else falls back to the row-by-row loop.
+/// once on the whole batch. It applies when every recorded op on the way says its rule stays correct with that extra
+/// leading axis (<see cref="PrimitiveOp.TakesBatchedCotangent"/>: elementwise unary ops, add/sub/mul/div, reshape,
+/// un-transposed matmul with a matrix operand); anything else falls back to the row-by-row loop.
 /// </summary>
 public static partial class Derivatives
 {
     /// <summary>Largest batched cotangent (elements) the one-pass Jacobian may create; bigger ones go row by row.</summary>
-    private const long MaxBatchedElements = 1L << 24;
+    internal const long MaxBatchedElements = 1L << 24;
 
     private static bool TryBatchedReverse(Tensor output, Tensor[] leaves, Tensor[] result)
     {
@@ -94,7 +94,7 @@ public static partial class Derivatives
             for (int i = 0; i < inputs.Length; i++)
             {
                 if (!inputs[i].RequiresGrad) continue;
-                var gi = BatchedVjp(node, g, i, n);
+                var gi = node.Op.BatchedVjp(node, g, i, n);
                 grads[inputs[i]] = grads.TryGetValue(inputs[i], out var existing) ? existing + gi : gi;
             }
         }
@@ -127,79 +127,37 @@ public static partial class Derivatives
         return nodes;
     }
 
-    private static bool Batchable(TapeNode node, long n)
-    {
-        var output = node.Output;
-        if (n * output.ElementCount > MaxBatchedElements) return false;
-        var inputs = node.InputsOrNull!;
-        switch (node.Op)
-        {
-            case UnaryOp:
-                return true;
-            // Broadcast operands (a bias row, a scalar) too: their rules broadcast the batch axis, and the batched
-            // cotangent is summed back to the operand's shape below.
-            case BinaryOp op when ReferenceEquals(op, BinaryOps.Add) || ReferenceEquals(op, BinaryOps.Sub) ||
-                                  ReferenceEquals(op, BinaryOps.Mul) || ReferenceEquals(op, BinaryOps.Div):
-                return true;
-            case ReshapeOp:
-                return true;
-            case MatMulOp:
-                var (a, b) = (inputs[0], inputs[1]);
-                return !node.Attrs.GetBool("transpose_a", false) && !node.Attrs.GetBool("transpose_b", false) &&
-                       a.Rank <= 2 && b.Rank <= 2 && (a.Rank == 2 || b.Rank == 2) &&
-                       n * a.ElementCount <= MaxBatchedElements && n * b.ElementCount <= MaxBatchedElements;
-            default:
-                return false;
-        }
-    }
+    private static bool Batchable(TapeNode node, long n) =>
+        n * node.Output.ElementCount <= MaxBatchedElements && node.Op.TakesBatchedCotangent(node, n);
 
-    /// <summary>The batched cotangent [N, ...input shape] of input <paramref name="i"/> from the output's [N, ...].</summary>
-    private static Tensor BatchedVjp(TapeNode node, Tensor g, int i, long n)
+    /// <summary>
+    /// The default batched VJP (<see cref="PrimitiveOp.BatchedVjp"/>): the op's own rule on the batched cotangent, a
+    /// broadcast operand's result summed back to its shape with the batch axis kept.
+    /// </summary>
+    internal static Tensor ElementwiseBatchedVjp(TapeNode node, Tensor g, int i, long n)
     {
         var inputs = node.Inputs;
         var x = inputs[i];
-        switch (node.Op)
+        // Elementwise rules multiply the cotangent by values shaped like the output: the batch axis broadcasts.
+        var needs = new bool[inputs.Length];
+        needs[i] = true;
+        var gi = node.Op.Vjp(new VjpArgs(inputs, node.Output, g, node.Attrs, needs, node.Saved))[i]
+            ?? node.Output.Scope.Zeros(Batched(n, node.Output.Shape), g.DType);
+        // A broadcast operand of a binary op (a scalar, a bias row): its cotangent is summed over the axes
+        // broadcasting added, the batch axis kept. Padding its shape with leading 1s keeps [N, ...] aligned.
+        if (x.Shape != node.Output.Shape && gi.Rank == 1 + node.Output.Rank)
         {
-            case ReshapeOp:
-                return F.Reshape(g, Batched(n, x.Shape));
-            case MatMulOp:
-            {
-                var (a, b) = (inputs[0], inputs[1]);
-                if (i == 0)
-                {
-                    // C = A·B: dA = G·Bᵀ per batch row; with a vector B (C = A·b) it is the outer product g ⊗ b.
-                    if (b.Rank == 1) return F.Reshape(g, Batched(n, new Shape(a.Shape[0], 1))) * b;
-                    var ga = F.MatMul(a.Rank == 1 ? F.Reshape(g, Batched(n, new Shape(1, b.Shape[1]))) : g, b, transposeB: true);
-                    return F.Reshape(ga, Batched(n, a.Shape));
-                }
-                // dB = Aᵀ·G per batch row; with a vector B that is G·A, and with a vector A it is a ⊗ g.
-                if (b.Rank == 1) return F.MatMul(F.Reshape(g, new Shape(checked((int)n), a.Shape[0])), a);
-                if (a.Rank == 1) return F.Reshape(a, new Shape(a.Shape[0], 1)) * F.Reshape(g, Batched(n, new Shape(1, b.Shape[1])));
-                return F.MatMul(a, g, transposeA: true);
-            }
-            default:
-            {
-                // Elementwise rules multiply the cotangent by values shaped like the output: the batch axis broadcasts.
-                var needs = new bool[inputs.Length];
-                needs[i] = true;
-                var gi = ((PrimitiveOp)node.Op).Vjp(new VjpArgs(inputs, node.Output, g, node.Attrs, needs, node.Saved))[i]
-                    ?? node.Output.Scope.Zeros(Batched(n, node.Output.Shape), g.DType);
-                // A broadcast operand of a binary op (a scalar, a bias row): its cotangent is summed over the axes
-                // broadcasting added, the batch axis kept. Padding its shape with leading 1s keeps [N, ...] aligned.
-                if (x.Shape != node.Output.Shape && gi.Rank == 1 + node.Output.Rank)
-                {
-                    var padded = new int[node.Output.Rank];
-                    padded.AsSpan().Fill(1);
-                    x.Shape.Dims.CopyTo(padded.AsSpan(node.Output.Rank - x.Rank));
-                    gi = F.Reshape(F.SumToShape(gi, Batched(n, new Shape(padded))), Batched(n, x.Shape));
-                }
-                else if (gi.Rank < 1 + x.Rank) gi = F.BroadcastTo(gi, Batched(n, x.Shape));
-                return gi.DType == x.DType ? gi : F.Cast(gi, x.DType);
-            }
+            var padded = new int[node.Output.Rank];
+            padded.AsSpan().Fill(1);
+            x.Shape.Dims.CopyTo(padded.AsSpan(node.Output.Rank - x.Rank));
+            gi = F.Reshape(F.SumToShape(gi, Batched(n, new Shape(padded))), Batched(n, x.Shape));
         }
+        else if (gi.Rank < 1 + x.Rank) gi = F.BroadcastTo(gi, Batched(n, x.Shape));
+        return gi.DType == x.DType ? gi : F.Cast(gi, x.DType);
     }
 
-    private static Shape Batched(long n, Shape shape)
+    /// <summary><paramref name="shape"/> with a leading batch axis of <paramref name="n"/>.</summary>
+    internal static Shape Batched(long n, Shape shape)
     {
         var dims = new int[shape.Rank + 1];
         dims[0] = checked((int)n);

@@ -37,6 +37,9 @@ public sealed class BinaryOp : PrimitiveOp
     // Linear rules (g, ±g, g·b, g/b) give each input's cotangent elementwise from a broadcasting one.
     internal override bool TakesBroadcastCotangent => _kernel is BinaryKernel.Add or BinaryKernel.Sub or BinaryKernel.Mul or BinaryKernel.Div;
 
+    // The same linear rules take a batch axis too, broadcast operands (a bias row, a scalar) included.
+    internal override bool TakesBatchedCotangent(TapeNode node, long n) => TakesBroadcastCotangent;
+
     public override IReadOnlyList<OpExample> Examples
     {
         get

@@ -37,6 +37,8 @@ public sealed class UnaryOp : PrimitiveOp
     // Logical not is elementwise too, but bool: regions fuse float arithmetic only.
     public override bool Fusable => _kernel != UnaryKernel.LogicalNot;
 
+    internal override bool TakesBatchedCotangent(TapeNode node, long n) => true;
+
     public InputDomain Domain { get; }
 
     public override IReadOnlyList<OpExample> Examples =>

@@ -17,6 +17,31 @@ public sealed class MatMulOp : PrimitiveOp
 
     public static readonly MatMulOp Instance = new();
 
+    /// <summary>Un-transposed products with a matrix operand take a batch axis on the cotangent (rank ≤ 2, bounded sizes).</summary>
+    internal override bool TakesBatchedCotangent(TapeNode node, long n)
+    {
+        var (a, b) = (node.Inputs[0], node.Inputs[1]);
+        return !node.Attrs.GetBool("transpose_a", false) && !node.Attrs.GetBool("transpose_b", false) &&
+               a.Rank <= 2 && b.Rank <= 2 && (a.Rank == 2 || b.Rank == 2) &&
+               n * a.ElementCount <= Derivatives.MaxBatchedElements && n * b.ElementCount <= Derivatives.MaxBatchedElements;
+    }
+
+    internal override Tensor BatchedVjp(TapeNode node, Tensor g, int i, long n)
+    {
+        var (a, b) = (node.Inputs[0], node.Inputs[1]);
+        if (i == 0)
+        {
+            // C = A·B: dA = G·Bᵀ per batch row; with a vector B (C = A·b) it is the outer product g ⊗ b.
+            if (b.Rank == 1) return F.Reshape(g, Derivatives.Batched(n, new Shape(a.Shape[0], 1))) * b;
+            var ga = F.MatMul(a.Rank == 1 ? F.Reshape(g, Derivatives.Batched(n, new Shape(1, b.Shape[1]))) : g, b, transposeB: true);
+            return F.Reshape(ga, Derivatives.Batched(n, a.Shape));
+        }
+        // dB = Aᵀ·G per batch row; with a vector B that is G·A, and with a vector A it is a ⊗ g.
+        if (b.Rank == 1) return F.MatMul(F.Reshape(g, new Shape(checked((int)n), a.Shape[0])), a);
+        if (a.Rank == 1) return F.Reshape(a, new Shape(a.Shape[0], 1)) * F.Reshape(g, Derivatives.Batched(n, new Shape(1, b.Shape[1])));
+        return F.MatMul(a, g, transposeA: true);
+    }
+
     /// <summary>2·(output elements)·K, K the contracted size: a's last dimension, or its second-to-last under transpose_a.</summary>
     public override long? Flops(IReadOnlyList<InferredType> inputs, InferredType output, Attributes attrs)
     {

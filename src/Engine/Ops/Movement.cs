@@ -8,6 +8,10 @@ public sealed class ReshapeOp : ViewOp
 {
     public static readonly ReshapeOp Instance = new();
 
+    internal override bool TakesBatchedCotangent(TapeNode node, long n) => true;
+
+    internal override Tensor BatchedVjp(TapeNode node, Tensor g, int i, long n) => F.Reshape(g, Derivatives.Batched(n, node.Inputs[i].Shape));
+
     public override OpSchema Schema { get; } = new("reshape", "movement", "same elements, new shape (a view)",
         [new OpInput("x")], [new OpAttribute("shape", AttrKind.Ints, true, "the new shape; one entry may be -1")],
         "the given shape; x's dtype", true);

@@ -139,6 +139,20 @@ public abstract class PrimitiveOp : Op
     internal virtual bool TakesBroadcastCotangent => TakesOneElementCotangent;
 
     /// <summary>
+    /// Whether this call's VJP stays right for cotangents carrying an extra leading batch axis of <paramref name="n"/>
+    /// rows, so one backward pass serves many cotangents (batched Jacobians and VJPs, <see cref="Autodiff.Derivatives"/>).
+    /// Elementwise rules do: they multiply the cotangent by values shaped like the output, and the batch axis broadcasts.
+    /// </summary>
+    internal virtual bool TakesBatchedCotangent(Autodiff.TapeNode node, long n) => false;
+
+    /// <summary>
+    /// Input <paramref name="i"/>'s batched cotangent [n, ...input] from the output's [n, ...output]; called only where
+    /// <see cref="TakesBatchedCotangent"/> said yes. The default runs <see cref="Vjp"/> on the batch and sums a broadcast
+    /// operand's cotangent back to its shape, the batch axis kept.
+    /// </summary>
+    internal virtual Tensor BatchedVjp(Autodiff.TapeNode node, Tensor g, int i, long n) => Autodiff.Derivatives.ElementwiseBatchedVjp(node, g, i, n);
+
+    /// <summary>
     /// Whether the VJP reads input <paramref name="input"/>'s contents (not just its shape and dtype), as PyTorch's
     /// saved tensors say. A recorded run may free a value no recorded rule reads once the forward is done with it.
     /// Unsure means true: a value freed too early fails loudly ("was released"), never silently.
