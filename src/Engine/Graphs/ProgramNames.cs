@@ -73,6 +73,9 @@ internal static class ProgramNames
         "break", "continue", "lambda", "True", "False", "None", "with", "class", "global", "nonlocal", "yield", "is",
     };
 
+    private const int MaxSuggestedLength = 64;
+    private const int MaxSuggestionCandidates = 5000;
+
     /// <summary>Edits between two names, a swap of neighbours counting as one (so "nrom" is nearest "norm").</summary>
     public static int Distance(string a, string b)
     {
@@ -98,8 +101,16 @@ internal static class ProgramNames
     /// </summary>
     public static string Suggest(string name, IEnumerable<string> candidates)
     {
+        // Bounded work on an error path a client controls: short names only, lengths within two, a few thousand tried.
+        if (name.Length > MaxSuggestedLength) return "";
         var lower = name.ToLowerInvariant();
-        var best = candidates.Select(n => (Name: n, Distance: Distance(n.ToLowerInvariant(), lower))).MinBy(x => x.Distance);
-        return best.Name is not null && best.Distance <= 2 && best.Distance < name.Length ? $" (did you mean '{best.Name}'?)" : "";
+        string? best = null;
+        int bestDistance = int.MaxValue;
+        foreach (var candidate in candidates.Where(c => Math.Abs(c.Length - name.Length) <= 2).Take(MaxSuggestionCandidates))
+        {
+            int d = Distance(candidate.ToLowerInvariant(), lower);
+            if (d < bestDistance) (best, bestDistance) = (candidate, d);
+        }
+        return best is not null && bestDistance <= 2 && bestDistance < name.Length ? $" (did you mean '{best}'?)" : "";
     }
 }

@@ -285,6 +285,7 @@ public class ProgramControlFlowTests
 
     [Theory]
     [InlineData("def f(a):\n    return b * 2", 2, 12, "name 'b' is not defined")]
+    [InlineData("def f():\n    return b * 2", 2, 12, "name 'b' is not defined")]   // nothing to suggest from (fuzz find)
     [InlineData("def f(a):\n    return a.nrom()", 2, 14, "unknown method 'nrom' (did you mean 'norm'?)")]
     [InlineData("y = reduce_summ(x)", 1, 5, "did you mean 'reduce_sum'?")]
     [InlineData("def f(a):\n    while a < 1:\n        t = a * 2\n        a = t\n    return t", 5, 12, "'t' is assigned only inside the while loop at line 2")]
