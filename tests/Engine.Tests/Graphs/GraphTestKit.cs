@@ -42,6 +42,14 @@ internal static class GraphTestKit
     public static Dictionary<string, Tensor> Inputs(params (string Name, Tensor Value)[] values) =>
         values.ToDictionary(v => v.Name, v => v.Value);
 
+    /// <summary>Parses a program expected to be refused as <c>invalid_graph</c>, and returns the error.</summary>
+    public static EngineException SyntaxError(string program)
+    {
+        var e = Assert.Throws<EngineException>(() => ProgramParser.Parse(program));
+        Assert.Equal(ErrorCodes.InvalidGraph, e.Code);
+        return e;
+    }
+
     public static EngineException Throws(Action action)
     {
         var e = Assert.Throws<EngineException>(action);

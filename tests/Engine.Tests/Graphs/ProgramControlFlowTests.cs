@@ -30,13 +30,6 @@ public class ProgramControlFlowTests
         return r.Outputs.Values.Single().ToDoubles();
     }
 
-    private static EngineException SyntaxError(string program)
-    {
-        var e = Assert.Throws<EngineException>(() => ProgramParser.Parse(program));
-        Assert.Equal(ErrorCodes.InvalidGraph, e.Code);
-        return e;
-    }
-
     [Theory]
     [MemberData(nameof(Cells))]
     public void C5_TheSeedCellsRunVerbatim(string cell, double a, double c, double grad)

@@ -15,13 +15,6 @@ public class ProgramParserTests
         return r.Outputs.Values.Single().ToDoubles();
     }
 
-    private static EngineException SyntaxError(string program)
-    {
-        var e = Assert.Throws<EngineException>(() => ProgramParser.Parse(program));
-        Assert.Equal(ErrorCodes.InvalidGraph, e.Code);
-        return e;
-    }
-
     [Theory]
     [InlineData("y = 1 + 2 * x ** 2", 19)]       // ** over * over +
     [InlineData("y = -x ** 2", -9)]              // unary minus binds looser than **
