@@ -83,8 +83,7 @@ public sealed class ExecutionScope : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         ReserveTensor();
         long bytes = shape.ElementCount * dtype.SizeOf(); // exact: shapes are held to Shape.MaxElements
-        var storage = new Storage(Pool, Budget, bytes);
-        return new Tensor(this, shape, dtype, storage);
+        return new Tensor(this, shape, dtype, Backend.Allocate(this, bytes));
     }
 
     public Tensor Allocate(TensorType type) => Allocate(type.Shape, type.DType);
@@ -92,7 +91,7 @@ public sealed class ExecutionScope : IDisposable
     public Tensor Zeros(Shape shape, DType dtype = DType.Float32)
     {
         var t = Allocate(shape, dtype);
-        t.Bytes().Clear();
+        Backend.Fill(t, 0);
         return t;
     }
 
@@ -121,7 +120,7 @@ public sealed class ExecutionScope : IDisposable
         if (s.ElementCount != data.Length)
             throw EngineException.InvalidTensor($"{data.Length} values do not fill shape {s} ({s.ElementCount} elements)");
         var t = Allocate(s, DTypes.Of<T>());
-        data.CopyTo(t.Span<T>());
+        Backend.Upload(System.Runtime.InteropServices.MemoryMarshal.AsBytes(data), t);
         return t;
     }
 
@@ -129,7 +128,7 @@ public sealed class ExecutionScope : IDisposable
     public Tensor Import(Tensor source)
     {
         var t = Allocate(source.Shape, source.DType);
-        source.Bytes().CopyTo(t.Bytes());
+        Backend.Upload(source.Bytes(), t);
         t.Name = source.Name;
         return t;
     }

@@ -86,6 +86,7 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
         {
             var graph = Resolve(source, null, ct);
             var plan = Plan.Build(graph, inputTypes);
+            plan.EstimateNow(ct); // a meta run of the plan: under the request's deadline, on an engine worker
             return new InspectReport(plan, GraphExport.ToDot(graph), GraphExport.ToMermaid(graph));
         }, deadline.Token);
     }

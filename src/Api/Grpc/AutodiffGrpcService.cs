@@ -131,6 +131,8 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
             Valid = true,
             Flops = report.Plan.Estimates.Flops,
             PeakBytes = report.Plan.Estimates.PeakBytes,
+            PeakBytesExact = report.Plan.Estimates.Complete,
+            PeakBytesCaveat = report.Plan.Estimates.Caveat ?? "",
             Dot = report.Dot,
             Mermaid = report.Mermaid,
         };

@@ -54,6 +54,8 @@ public static class InspectJson
         w.WriteEndObject();
         w.WriteNumber("flops", plan.Estimates.Flops);
         w.WriteNumber("peak_bytes", plan.Estimates.PeakBytes);
+        w.WriteBoolean("peak_bytes_exact", plan.Estimates.Complete);
+        if (plan.Estimates.Caveat is { } caveat) w.WriteString("peak_bytes_caveat", caveat);
         w.WriteNumber("node_count", plan.NodeCount);
         w.WriteString("dot", report.Dot);
         w.WriteString("mermaid", report.Mermaid);

@@ -1,4 +1,6 @@
+using AutogradService.Engine.Graphs;
 using AutogradService.Engine.Kernels.Cpu;
+using AutogradService.Engine.Memory;
 using AutogradService.Engine.Tensors;
 
 namespace AutogradService.Engine.Backends;
@@ -12,6 +14,21 @@ public sealed partial class CpuBackend : IBackend
     public static CpuBackend Instance { get; } = new();
 
     public string Name => "cpu";
+
+    Storage IBackend.Allocate(ExecutionScope scope, long bytes) => new HostStorage(scope.Pool, scope.Budget, bytes);
+
+    public void Upload(ReadOnlySpan<byte> source, Tensor output) => source.CopyTo(output.Bytes());
+
+    public long FindOutOfRange(Tensor indices, long bound)
+    {
+        var values = indices.ReadOnlySpan<long>();
+        for (int i = 0; i < values.Length; i++)
+            if ((ulong)values[i] >= (ulong)bound) return i;
+        return -1;
+    }
+
+    void IBackend.RunRegion(ExecutionScope scope, ElementwiseRegion region, ReadOnlySpan<Tensor> inputs, Tensor output) =>
+        RegionRunner.Forward(scope, region, inputs, output);
 
     public void Fill(Tensor output, double value)
     {

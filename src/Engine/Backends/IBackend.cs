@@ -1,3 +1,5 @@
+using AutogradService.Engine.Graphs;
+using AutogradService.Engine.Memory;
 using AutogradService.Engine.Tensors;
 
 namespace AutogradService.Engine.Backends;
@@ -11,6 +13,24 @@ public partial interface IBackend
 {
     /// <summary>Short name used in requests (<c>cpu</c>, <c>gpu</c>).</summary>
     string Name { get; }
+
+    /// <summary>
+    /// Charges <paramref name="bytes"/> to the scope's budget, then allocates them where this backend's kernels read
+    /// them (nothing is allocated when the charge fails).
+    /// </summary>
+    internal Storage Allocate(ExecutionScope scope, long bytes);
+
+    /// <summary>Writes host bytes (exactly the tensor's byte count) into a tensor: constants, copied values, shapes.</summary>
+    void Upload(ReadOnlySpan<byte> source, Tensor output);
+
+    /// <summary>The position of the first int64 index outside [0, <paramref name="bound"/>), or -1 when all are in range.</summary>
+    long FindOutOfRange(Tensor indices, long bound);
+
+    /// <summary>
+    /// Writes a fused elementwise region's root value into <paramref name="output"/> (inputs: one full shape and
+    /// single elements, one dtype), bit-identical to running its members one by one.
+    /// </summary>
+    internal void RunRegion(ExecutionScope scope, ElementwiseRegion region, ReadOnlySpan<Tensor> inputs, Tensor output);
 
     /// <summary>Sets every element to <paramref name="value"/> (converted to the tensor's dtype).</summary>
     void Fill(Tensor output, double value);

@@ -175,7 +175,7 @@ internal static class RegionRunner
         var output = scope.Allocate(type);
         try
         {
-            Forward(scope, region, inputs, output);
+            scope.Backend.RunRegion(scope, region, inputs, output);
             return output;
         }
         catch

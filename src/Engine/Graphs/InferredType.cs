@@ -44,6 +44,11 @@ public sealed class InferredType : IEquatable<InferredType>
         ? new TensorType(new Shape(_dims!), DType!.Value)
         : throw new InvalidOperationException($"type {this} is not fully known");
 
+    /// <summary>A concrete type this one accepts: unknown dims become <paramref name="dim"/>, an unknown rank a scalar, an unknown dtype float32.</summary>
+    internal TensorType Assume(int dim) => new(
+        _dims is null ? Shape.Scalar : new Shape(Array.ConvertAll(_dims, d => d < 0 ? dim : d)),
+        DType ?? Tensors.DType.Float32);
+
     /// <summary>Element count when the shape is known.</summary>
     public long? ElementCount
     {

@@ -23,7 +23,7 @@ public sealed partial class Interpreter
             using (_scope.NoGrad())
             {
                 var c = RunGraph(cond, frame, carried, cond.Liveness, cond.Graph.Outputs)[0];
-                again = ReadCondition(c, node, "the cond graph's output");
+                again = ReadCondition(c, node, "the cond graph's output", iteration);
                 Unbind(c);
             }
             if (!again) break;
@@ -50,7 +50,7 @@ public sealed partial class Interpreter
     private void RunIf(Frame frame, PlannedNode node)
     {
         var inputs = ResolveInputs(frame, node, 0);
-        bool condition = ReadCondition(inputs[0], node, $"the condition '{node.Inputs[0]}'");
+        bool condition = ReadCondition(inputs[0], node, $"the condition '{node.Inputs[0]}'", 0);
         var branch = condition ? node.Then! : node.Else!;
         var results = RunGraph(branch, frame, inputs[1..], branch.Liveness, branch.Graph.Outputs);
         for (int j = 0; j < results.Length; j++)
@@ -60,12 +60,12 @@ public sealed partial class Interpreter
         }
     }
 
-    private static bool ReadCondition(Tensor c, PlannedNode node, string what)
+    private bool ReadCondition(Tensor c, PlannedNode node, string what, long iteration)
     {
         if (c.DType != DType.Bool)
             throw EngineException.DTypeMismatch($"{what} must be a bool scalar, got {c.Type}", node.Path, node.OpName);
         if (c.ElementCount != 1)
             throw EngineException.ShapeMismatch($"{what} must be a bool scalar (one element), got {c.Type}", node.Path, node.OpName);
-        return c.Span<bool>()[0];
+        return _conditions?.Decide(node, iteration) ?? c.Span<bool>()[0];
     }
 }

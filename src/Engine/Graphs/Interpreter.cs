@@ -25,6 +25,9 @@ public sealed record RunOptions
     /// <summary>Whether an unrecorded run may write an elementwise op's output over a dying input (tests turn it off to compare).</summary>
     internal bool InPlace { get; init; } = true;
 
+    /// <summary>Decides loop and branch conditions instead of reading them (a run on the meta backend, which has no values).</summary>
+    internal ConditionPath? Conditions { get; init; }
+
     public static RunOptions Default { get; } = new();
 }
 
@@ -42,7 +45,7 @@ public sealed record RunResult(
 /// values are freed after their last use, so a long loop runs in constant memory; an op's own temporaries (a
 /// composite's inner values, promotion casts, tangent work) are freed when it returns; and an elementwise op writes
 /// its output over an input that dies at that op (see <see cref="FindReusable"/>). <see cref="PlanEstimates"/>
-/// replays exactly this to predict the peak.
+/// runs exactly this on the meta backend to predict the peak.
 /// </summary>
 public sealed partial class Interpreter
 {
@@ -63,6 +66,7 @@ public sealed partial class Interpreter
     private bool _alwaysFuseRecorded;
 
     private readonly bool _inPlace;
+    private ConditionPath? _conditions;
 
     private Interpreter(ExecutionScope scope, bool inPlace)
     {
@@ -91,7 +95,7 @@ public sealed partial class Interpreter
         var liveness = defaultKeep ? root.Liveness : Liveness.Compute(root, keep);
 
         // Anomaly mode checks every node on its own, so nothing is fused.
-        var run = new Interpreter(scope, options.InPlace) { _fuse = options.Fuse && !scope.DetectAnomaly, _alwaysFuseRecorded = options.AlwaysFuseRecorded };
+        var run = new Interpreter(scope, options.InPlace) { _fuse = options.Fuse && !scope.DetectAnomaly, _alwaysFuseRecorded = options.AlwaysFuseRecorded, _conditions = options.Conditions };
         var values = run.RunGraph(root, null, args, liveness, keep);
         var outputMap = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         for (int i = 0; i < outputs.Count; i++) outputMap[outputs[i]] = values[i];

@@ -137,7 +137,6 @@ public sealed class Plan
         Root = root;
         Hash = hash;
         InputTypes = inputTypes;
-        Estimates = PlanEstimates.Compute(root);
     }
 
     public PlannedGraph Root { get; }
@@ -152,7 +151,14 @@ public sealed class Plan
     /// <summary>Every top-level value's inferred type.</summary>
     public IReadOnlyDictionary<string, InferredType> ValueTypes => Root.Types;
 
-    public PlanEstimates Estimates { get; }
+    /// <summary>FLOPs and bytes, computed on first use (a meta run of the plan: evaluate requests never pay for it).</summary>
+    public PlanEstimates Estimates => _estimates ??= PlanEstimates.Compute(this, CancellationToken.None);
+
+    /// <summary>The estimates, computed now if not yet, stopping with <c>deadline_exceeded</c> when cancelled (inspect runs them under its deadline).</summary>
+    public PlanEstimates EstimateNow(CancellationToken cancellation) => _estimates ??= PlanEstimates.Compute(this, cancellation);
+
+    // Computing twice on a race gives the same record; the reference is published in one write.
+    private PlanEstimates? _estimates;
 
     /// <summary>Nodes in all graphs (subgraphs included).</summary>
     public int NodeCount => Root.AllNodes().Count();

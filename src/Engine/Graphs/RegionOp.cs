@@ -30,7 +30,7 @@ internal sealed class RegionOp : PrimitiveOp
         RegionRunner.OutputType(inputs) ?? throw EngineException.ShapeMismatch("a fused region's inputs must share one shape or be single elements");
 
     public override void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output) =>
-        RegionRunner.Forward(scope, _region, inputs, output);
+        scope.Backend.RunRegion(scope, _region, inputs, output);
 
     /// <summary>A full sum's one-element cotangent is broadcast per tile (or, expanded, by the expansion's own rules).</summary>
     internal override bool TakesOneElementCotangent => true;

@@ -140,13 +140,12 @@ public sealed class CrossEntropyOp : CompositeOp
         var (logits, labels) = (inputs[0], inputs[1]);
         InferType([logits.Type, labels.Type], attrs);
         int n = logits.Shape[0], classes = logits.Shape[1];
-        var values = labels.ReadOnlySpan<long>();
-        for (int i = 0; i < values.Length; i++)
+        if (scope.Backend.FindOutOfRange(labels, classes) is var i and >= 0)
         {
-            if (values[i] < 0 || values[i] >= classes)
-                throw EngineException.InvalidTensor(
-                    $"label {values[i]} at position {i} is out of range for {classes} classes (labels must be in [0, {classes}))",
-                    input: "labels").At(null, Name);
+            long label = labels.ReadOnlySpan<long>()[(int)i];
+            throw EngineException.InvalidTensor(
+                $"label {label} at position {i} is out of range for {classes} classes (labels must be in [0, {classes}))",
+                input: "labels").At(null, Name);
         }
         var logProbs = F.LogSoftmax(logits, axis: 1);
         var oneHot = F.Eq(F.Reshape(F.Arange(scope, classes, dtype: DType.Int64), 1, classes), F.Reshape(labels, n, 1));

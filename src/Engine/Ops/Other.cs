@@ -117,8 +117,9 @@ public sealed class ShapeOp : PrimitiveOp
 
     public override void Forward(ExecutionScope scope, ReadOnlySpan<Tensor> inputs, Attributes attrs, Tensor output)
     {
-        var dims = output.Span<long>();
+        Span<long> dims = stackalloc long[inputs[0].Rank];
         for (int i = 0; i < dims.Length; i++) dims[i] = inputs[0].Shape[i];
+        scope.Backend.Upload(System.Runtime.InteropServices.MemoryMarshal.AsBytes(dims), output);
     }
 }
 

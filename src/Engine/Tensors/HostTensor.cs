@@ -126,13 +126,15 @@ public sealed class HostTensor
     public Tensor ToTensor(ExecutionScope scope)
     {
         var t = scope.Allocate(Shape, DType);
-        switch (Data)
+        ReadOnlySpan<byte> bytes = Data switch
         {
-            case float[] f: f.AsSpan().CopyTo(t.Span<float>()); break;
-            case double[] d: d.AsSpan().CopyTo(t.Span<double>()); break;
-            case long[] l: l.AsSpan().CopyTo(t.Span<long>()); break;
-            case bool[] b: b.AsSpan().CopyTo(t.Span<bool>()); break;
-        }
+            float[] f => MemoryMarshal.AsBytes(f.AsSpan()),
+            double[] d => MemoryMarshal.AsBytes(d.AsSpan()),
+            long[] l => MemoryMarshal.AsBytes(l.AsSpan()),
+            bool[] b => MemoryMarshal.AsBytes(b.AsSpan()),
+            _ => throw new InvalidOperationException(),
+        };
+        scope.Backend.Upload(bytes, t);
         return t;
     }
 

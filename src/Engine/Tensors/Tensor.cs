@@ -75,7 +75,7 @@ public sealed unsafe partial class Tensor : IDisposable
         get
         {
             ThrowIfDisposed();
-            return _storage.Pointer;
+            return _storage.HostPointer;
         }
     }
 
@@ -84,7 +84,7 @@ public sealed unsafe partial class Tensor : IDisposable
         ThrowIfDisposed();
         if (DTypes.Of<T>() != DType)
             throw new InvalidOperationException($"tensor is {DType.WireName()}, not {typeof(T).Name}");
-        return new Span<T>((void*)_storage.Pointer, checked((int)ElementCount));
+        return new Span<T>((void*)_storage.HostPointer, checked((int)ElementCount));
     }
 
     public ReadOnlySpan<T> ReadOnlySpan<T>() where T : unmanaged => Span<T>();
@@ -92,7 +92,7 @@ public sealed unsafe partial class Tensor : IDisposable
     public Span<byte> Bytes()
     {
         ThrowIfDisposed();
-        return new Span<byte>((void*)_storage.Pointer, checked((int)ByteCount));
+        return new Span<byte>((void*)_storage.HostPointer, checked((int)ByteCount));
     }
 
     public T[] ToArray<T>() where T : unmanaged => Span<T>().ToArray();
@@ -160,7 +160,7 @@ public sealed unsafe partial class Tensor : IDisposable
 
     public override string ToString()
     {
-        var values = ElementCount <= 16 && !_disposed ? " " + string.Join(", ", ToDoubles()) : "";
+        var values = ElementCount <= 16 && !_disposed && _storage.HoldsValues ? " " + string.Join(", ", ToDoubles()) : "";
         return $"Tensor({Type}{values})";
     }
 }

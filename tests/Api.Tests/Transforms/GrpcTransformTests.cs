@@ -167,6 +167,11 @@ public sealed class GrpcTransformTests(DefaultService service) : IClassFixture<D
         Assert.Equal(DType.Float64, f.Dtype);
         Assert.Equal([4L], f.Shape);
         Assert.True(r.Flops > 0);
+        Assert.True(r.PeakBytesExact);
+        Assert.Equal("", r.PeakBytesCaveat);
+        var evaluate = new EvaluateRequest { Computation = Program(Cases.E6Program) };
+        evaluate.Inputs["x"] = E6XTensor;
+        Assert.Equal((await _client.EvaluateAsync(evaluate)).Stats.PeakBytes, r.PeakBytes); // the estimate is the measured peak
         Assert.Contains("digraph", r.Dot);
         Assert.Contains("sin", r.Mermaid);
     }

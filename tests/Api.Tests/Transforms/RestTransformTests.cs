@@ -256,6 +256,24 @@ public sealed class RestTransformTests(DefaultService service) : IClassFixture<D
     }
 
     [Fact]
+    public async Task Inspect_PeakBytes_AreWhatEvaluateMeasures_AndLoopsSaySo()
+    {
+        // E6 with a composite (softmax) on 1000 elements: the meta run's estimate is the evaluate run's measured peak.
+        const string program = Cases.E6Program + "\ns = softmax(f, axis=0)";
+        var x = Enumerable.Range(1, 1000).Select(i => i / 100.0).ToArray();
+        var inspect = (await _client.Post("/v1/inspect", new { program, inputs = new { x = new { dtype = "float64", shape = new[] { 1000 } } } })).Ok();
+        var evaluate = (await _client.Post("/v1/evaluate", new { program, inputs = new { x = new { dtype = "float64", shape = new[] { 1000 }, data = x } } })).Ok();
+        Assert.Equal(evaluate.Body.At("stats", "peak_bytes").GetInt64(), inspect.Body.GetProperty("peak_bytes").GetInt64());
+        Assert.True(inspect.Body.GetProperty("peak_bytes_exact").GetBoolean());
+        Assert.False(inspect.Body.TryGetProperty("peak_bytes_caveat", out _));
+
+        const string loop = "def f(a):\n    b = a * 2\n    while b.norm() < 1000:\n        b = b * 2\n    return b";
+        var looped = (await _client.Post("/v1/inspect", new { program = loop, inputs = new { a = new { dtype = "float32", shape = new[] { 3 } } } })).Ok();
+        Assert.False(looped.Body.GetProperty("peak_bytes_exact").GetBoolean());
+        Assert.Equal("loops are counted for one iteration", looped.Str("peak_bytes_caveat"));
+    }
+
+    [Fact]
     public async Task OpsCatalog_FromTheRegistry()
     {
         var r = (await _client.Get("/v1/ops")).Ok();
