@@ -20,6 +20,9 @@ public static class ErrorCodes
 
     /// <summary>An imported model uses an op (or a form of one) the engine cannot run; found at upload time.</summary>
     public const string UnsupportedOp = "unsupported_op";
+
+    /// <summary>A request named a device this process does not have (<c>gpu</c> on a machine without one).</summary>
+    public const string DeviceUnavailable = "device_unavailable";
 }
 
 /// <summary>

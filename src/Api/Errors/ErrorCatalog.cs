@@ -12,7 +12,7 @@ public static class ErrorCatalog
     public const string Overloaded = "overloaded";
     public const string RequestTooLarge = "request_too_large";
     public const string Internal = "internal";
-    public const string DeviceUnavailable = "device_unavailable";
+    public const string DeviceUnavailable = ErrorCodes.DeviceUnavailable;
     public const string UnsupportedMediaType = "unsupported_media_type";
     public const string Unauthenticated = "unauthenticated";
     public const string PermissionDenied = "permission_denied";

@@ -4,6 +4,7 @@ using AutogradService.Api.Errors;
 using AutogradService.Api.Models;
 using AutogradService.Api.Options;
 using AutogradService.Engine;
+using AutogradService.Engine.Backends;
 using AutogradService.Engine.Graphs;
 using AutogradService.Engine.Tensors;
 using Microsoft.Extensions.Options;
@@ -15,7 +16,7 @@ namespace AutogradService.Api.Execution;
 /// (lowered, never raised), opens a scope with its memory budget and deadline, waits for an engine worker, calls
 /// <see cref="GraphFunctions"/>, and copies the results out before the scope gives its memory back.
 /// </summary>
-public sealed class TransformService(EngineGate gate, ModelRepository models, IOptions<LimitsOptions> options)
+public sealed class TransformService(EngineGate gate, ModelRepository models, Devices devices, IOptions<LimitsOptions> options)
 {
     private readonly LimitsOptions _limits = options.Value;
 
@@ -106,15 +107,7 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
     /// <summary>What can be checked before a request waits for a worker: the device and the inputs' sizes.</summary>
     private void CheckRequest(TransformRequest request)
     {
-        switch (request.Device?.ToLowerInvariant())
-        {
-            case null or "" or "cpu" or "auto":
-                break;
-            case "gpu" or "cuda":
-                throw new ServiceException(ErrorCatalog.DeviceUnavailable, "this server has no GPU; use device \"cpu\" or \"auto\"");
-            default:
-                throw Json.JsonFields.Invalid("device", $"must be cpu, gpu or auto, got '{EngineException.Clip(request.Device)}'");
-        }
+        devices.Resolve(request.Device);
         // Seeds, tangents and vectors are tensors the client sends too: the same limits hold for them.
         IEnumerable<KeyValuePair<string, HostTensor>> none = [];
         var sent = request.Inputs.Concat(request.Seeds ?? none).Concat(request.Tangents ?? none).Concat(request.Vector ?? none);
@@ -139,20 +132,25 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, IO
         Action<IReadOnlyDictionary<string, HostTensor>>? onOutputs, Action<string, HostTensor>? onGradient)
     {
         long memory = request.MemoryBytes is > 0 and var m ? Math.Min(m, _limits.MemoryBytesPerRequest) : _limits.MemoryBytesPerRequest;
+        // Weights of an imported model are constants: naming one in wrt (or giving it a tangent) differentiates by it.
+        var named = (request.Wrt ?? []).Concat(request.Tangents?.Keys ?? []).Concat(request.Vector?.Keys ?? []);
+        (graph, var given) = ConstantInputs.Lift(graph, named, request.Inputs);
+        // A program accepts inputs it does not read (their gradient is zeros) unless the request is strict.
+        if (request.Source.Program is not null && !request.Source.StrictInputs) graph = GraphFunctions.AcceptingUnread(graph, given.Keys);
+        var conformed = GraphFunctions.ConformInputs(graph, given);
+        // The device is chosen once per graph, before anything is allocated; the plan is the one the run then uses.
+        var backend = devices.Place(devices.Resolve(request.Device), () => Plans.GetOrCreate(graph,
+            conformed.ToDictionary(kv => kv.Key, kv => kv.Value.Type, StringComparer.Ordinal)).EstimateNow(cancellation));
         using var scope = new ExecutionScope(new ScopeOptions
         {
+            Backend = backend,
             MemoryLimitBytes = memory,
             MaxLoopIterations = _limits.MaxLoopIterations,
             MaxLiveTensors = _limits.MaxTensorsPerRequest,
             DetectAnomaly = request.DetectAnomaly,
             Cancellation = cancellation,
         });
-        // Weights of an imported model are constants: naming one in wrt (or giving it a tangent) differentiates by it.
-        var named = (request.Wrt ?? []).Concat(request.Tangents?.Keys ?? []).Concat(request.Vector?.Keys ?? []);
-        (graph, var given) = ConstantInputs.Lift(graph, named, request.Inputs);
-        // A program accepts inputs it does not read (their gradient is zeros) unless the request is strict.
-        if (request.Source.Program is not null && !request.Source.StrictInputs) graph = GraphFunctions.AcceptingUnread(graph, given.Keys);
-        var inputs = GraphFunctions.Import(scope, GraphFunctions.ConformInputs(graph, given));
+        var inputs = GraphFunctions.Import(scope, conformed);
         var plan = GraphFunctions.Prepare(graph, inputs, Plans);
         switch (request.Kind)
         {

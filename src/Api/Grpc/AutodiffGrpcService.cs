@@ -10,7 +10,7 @@ using Microsoft.Extensions.Options;
 namespace AutogradService.Api.Grpc;
 
 /// <summary>gRPC stateless transforms: map the message, let <see cref="TransformService"/> run it, map the result back.</summary>
-public sealed class AutodiffGrpcService(TransformService transforms, IOptions<LimitsOptions> limits) : Autodiff.AutodiffBase
+public sealed class AutodiffGrpcService(TransformService transforms, Engine.Backends.Devices devices, IOptions<LimitsOptions> limits) : Autodiff.AutodiffBase
 {
     private long MaxElements => limits.Value.MaxTensorElements;
 
@@ -143,6 +143,16 @@ public sealed class AutodiffGrpcService(TransformService transforms, IOptions<Li
             response.Values.Add(info);
         }
         return response;
+    }
+
+    public override Task<ListDevicesResponse> ListDevices(ListDevicesRequest request, ServerCallContext context)
+    {
+        var response = new ListDevicesResponse { DefaultDevice = devices.Default };
+        response.Devices.Add(devices.List().Select(d => new DeviceInfo
+        {
+            Name = d.Name, Kind = d.Kind, MemoryBytes = d.MemoryBytes, Units = d.Units, Description = d.Description,
+        }));
+        return Task.FromResult(response);
     }
 
     public override Task<ListOpsResponse> ListOps(ListOpsRequest request, ServerCallContext context)

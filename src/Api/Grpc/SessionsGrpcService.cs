@@ -38,7 +38,7 @@ public sealed class SessionsGrpcService(SessionStore store, EngineGate gate, IOp
                         if (session is not null) throw EngineException.InvalidArgument("open must be the first message of the stream");
                         var o = command.Open;
                         session = new Session(store.SettingsFor(o.GradientMode == GradientMode.Overwrite ? Engine.Autodiff.GradientMode.Overwrite
-                            : Engine.Autodiff.GradientMode.Accumulate, o.MemoryBytes, o.StrictScalarSeed) with { DetectAnomaly = o.DetectAnomaly });
+                            : Engine.Autodiff.GradientMode.Accumulate, o.MemoryBytes, o.StrictScalarSeed, o.Device) with { DetectAnomaly = o.DetectAnomaly });
                         idle = store.IdleTimeoutFor(o.IdleTimeoutMs);
                         reply.SessionId = Guid.NewGuid().ToString("N");
                     }

@@ -55,6 +55,8 @@ public static class ServiceSetup
         services.AddSingleton<SessionStore>();
         services.AddHostedService<SessionSweeper>();
         services.AddSingleton<ModelRepository>();
+        // The devices this process has: the CPU, and a GPU when one is found (the GPU backend plugs in here).
+        services.AddSingleton(sp => new Engine.Backends.Devices(gpu: null, sp.GetRequiredService<IOptions<ServerOptions>>().Value.DefaultDevice));
         services.AddSingleton<TransformService>();
         services.AddSingleton<Inference.InferenceService>();
         services.AddSingleton<ServiceMetrics>();
@@ -115,7 +117,7 @@ public static class ServiceSetup
         app.MapInferenceServerEndpoints();
 
         app.MapHealthChecks("/healthz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = _ => false });
-        app.MapHealthChecks("/readyz");
+        app.MapHealthChecks("/readyz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { ResponseWriter = ReadinessReport.WriteAsync });
         app.MapOpenApi();
         app.MapScalarApiReference();
         app.MapPlayground();

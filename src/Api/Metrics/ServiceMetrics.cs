@@ -28,7 +28,7 @@ public sealed class ServiceMetrics
     private readonly Histogram<double> _duration;
     private readonly Counter<long> _rejectionCount;
 
-    public ServiceMetrics(EngineGate gate, Sessions.SessionStore sessions, IMeterFactory meters)
+    public ServiceMetrics(EngineGate gate, Sessions.SessionStore sessions, Engine.Backends.Devices devices, IMeterFactory meters)
     {
         var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
         _requests = factory.CreateCounter("autograd_requests_total", "Requests handled, by transport, method and result code.",
@@ -44,6 +44,8 @@ public sealed class ServiceMetrics
         var running = factory.CreateGauge("autograd_engine_running", "Computations running on engine workers.");
         var pooled = factory.CreateGauge("autograd_pooled_bytes", "Bytes of the tensor buffer pool, by state.", ["state"]);
         var open = factory.CreateGauge("autograd_open_sessions", "Open define-by-run sessions.");
+        var deviceMemory = factory.CreateGauge("autograd_device_memory_bytes", "Memory of each device this process computes on.", ["device", "kind"]);
+        foreach (var d in devices.List()) deviceMemory.WithLabels(d.Name, d.Kind).Set(d.MemoryBytes);
         Registry.AddBeforeCollectCallback(() =>
         {
             queue.Set(gate.Waiting);
@@ -65,6 +67,9 @@ public sealed class ServiceMetrics
             new Measurement<long>(BufferPool.Shared.RetainedBytes, new KeyValuePair<string, object?>("state", "retained")),
         }, "By", "Bytes of the tensor buffer pool, by state.");
         Meter.CreateObservableGauge("autograd.open_sessions", () => sessions.Count, "{session}", "Open define-by-run sessions.");
+        Meter.CreateObservableGauge("autograd.device.memory", () => devices.List().Select(d => new Measurement<long>(d.MemoryBytes,
+            new KeyValuePair<string, object?>("device", d.Name), new KeyValuePair<string, object?>("kind", d.Kind))),
+            "By", "Memory of each device this process computes on.");
     }
 
     /// <summary>This host's meter (one per host, so test hosts in one process do not share instruments).</summary>

@@ -15,7 +15,8 @@ namespace AutogradService.Api.Operations;
 /// </list>
 /// Liveness (<c>/healthz</c>) runs no check: a saturated or draining process is alive and must not be restarted.
 /// </summary>
-public sealed class ReadinessCheck(EngineGate gate, IOptions<LimitsOptions> limits, IHostApplicationLifetime lifetime) : IHealthCheck
+public sealed class ReadinessCheck(EngineGate gate, IOptions<LimitsOptions> limits, IHostApplicationLifetime lifetime, Engine.Backends.Devices devices)
+    : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -27,6 +28,8 @@ public sealed class ReadinessCheck(EngineGate gate, IOptions<LimitsOptions> limi
             ["engine_workers"] = gate.Concurrency,
             ["engine_waiting"] = waiting,
             ["engine_queue_length"] = queueLength,
+            ["devices"] = string.Join(",", devices.List().Select(d => d.Name)),
+            ["default_device"] = devices.Default,
         };
         var result = lifetime.ApplicationStopping.IsCancellationRequested
             ? HealthCheckResult.Unhealthy("the service is stopping: in-flight requests finish, new ones belong elsewhere", data: data)

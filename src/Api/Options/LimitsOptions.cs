@@ -105,8 +105,14 @@ public sealed class ServerOptions : IValidatableObject
         return Path.Combine(string.IsNullOrEmpty(data) ? Path.GetTempPath() : data, "autograd-service", "models");
     }
 
+    /// <summary>The device of requests and sessions that name none: cpu, gpu or auto (placed per graph from its plan).</summary>
+    [Required]
+    public string DefaultDevice { get; set; } = "cpu";
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        if (!Engine.Backends.Devices.Names.Contains(DefaultDevice))
+            yield return new ValidationResult($"Server:DefaultDevice must be cpu, gpu or auto, got '{DefaultDevice}'", [nameof(DefaultDevice)]);
         if (RestPort != 0 && RestPort == GrpcPort)
             yield return new ValidationResult($"Server:RestPort and Server:GrpcPort must differ (both {RestPort}): each speaks its own HTTP version",
                 [nameof(RestPort), nameof(GrpcPort)]);

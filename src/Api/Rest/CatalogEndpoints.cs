@@ -1,3 +1,4 @@
+using AutogradService.Engine.Backends;
 using AutogradService.Engine.Graphs;
 using AutogradService.Engine.Ops;
 
@@ -11,6 +12,16 @@ public static class CatalogEndpoints
         app.MapGet("/v1/ops", () => Results.Json(new { ops = Catalog().Select(Describe) }))
             .WithTags("Catalog").WithName("listOps")
             .WithSummary("Every op with its inputs, attributes, output rule and whether it is differentiable.");
+        app.MapGet("/v1/devices", (Devices devices) => Results.Json(new
+        {
+            devices = devices.List().Select(d => new
+            {
+                name = d.Name, kind = d.Kind, memory_bytes = d.MemoryBytes, units = d.Units, description = d.Description,
+            }),
+            default_device = devices.Default,
+        }))
+            .WithTags("Catalog").WithName("listDevices")
+            .WithSummary("The devices this server computes on (a request's device field names one) and the default device.");
         return app;
     }
 

@@ -33,13 +33,14 @@ public static class SessionEndpoints
         return app;
     }
 
-    internal static readonly HashSet<string> OpenFields = ["gradient_mode", "memory_bytes", "idle_timeout_ms", "strict_scalar_seed", "detect_anomaly"];
+    internal static readonly HashSet<string> OpenFields = ["gradient_mode", "memory_bytes", "idle_timeout_ms", "strict_scalar_seed", "detect_anomaly", "device"];
 
     private static async Task<IResult> OpenAsync(HttpContext http, Caller caller, SessionStore store)
     {
         var mode = GradientMode.Accumulate;
         long memory = 0, idle = 0;
         bool strict = false, anomaly = false;
+        string? device = null;
         if (http.Request.ContentLength is > 0 || http.Request.Headers.TransferEncoding.Count > 0)
         {
             using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted);
@@ -50,8 +51,9 @@ public static class SessionEndpoints
             idle = JsonFields.Integer(o, "idle_timeout_ms", "", min: 0) ?? 0;
             strict = JsonFields.Bool(o, "strict_scalar_seed", "") ?? false;
             anomaly = JsonFields.Bool(o, "detect_anomaly", "") ?? false;
+            device = JsonFields.String(o, "device", "");
         }
-        var entry = store.Open(store.SettingsFor(mode, memory, strict) with { DetectAnomaly = anomaly }, store.IdleTimeoutFor(idle), caller);
+        var entry = store.Open(store.SettingsFor(mode, memory, strict, device) with { DetectAnomaly = anomaly }, store.IdleTimeoutFor(idle), caller);
         return Results.Json(new { id = entry.Id, expires_at = entry.ExpiresAt, gradient_mode = mode == GradientMode.Overwrite ? "overwrite" : "accumulate" },
             statusCode: 201);
     }

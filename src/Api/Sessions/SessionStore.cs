@@ -1,3 +1,4 @@
+using AutogradService.Engine.Backends;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using AutogradService.Api.Errors;
@@ -26,11 +27,14 @@ public sealed class SessionStore : IDisposable
     private readonly Dictionary<string, int> _openByCaller = new(StringComparer.Ordinal);
     private int _open;
 
-    public SessionStore(IOptions<LimitsOptions> limits, IOptions<QuotaOptions> quotas, TimeProvider time)
+    private readonly Devices _devices;
+
+    public SessionStore(IOptions<LimitsOptions> limits, IOptions<QuotaOptions> quotas, TimeProvider time, Devices devices)
     {
         _limits = limits.Value;
         _quotas = quotas.Value;
         _time = time;
+        _devices = devices;
     }
 
     public int Count => Volatile.Read(ref _open);
@@ -75,9 +79,13 @@ public sealed class SessionStore : IDisposable
         }
     }
 
-    /// <summary>The settings a client asked for, lowered to the server's limits.</summary>
-    public SessionSettings SettingsFor(Engine.Autodiff.GradientMode mode, long memoryBytes, bool strict) => new()
+    /// <summary>
+    /// The settings a client asked for, lowered to the server's limits, on the device it named (empty: the server's
+    /// default; <c>auto</c> is the CPU, as a session has no plan to place by).
+    /// </summary>
+    public SessionSettings SettingsFor(Engine.Autodiff.GradientMode mode, long memoryBytes, bool strict, string? device = null) => new()
     {
+        Backend = _devices.Place(_devices.Resolve(device)),
         GradientMode = mode,
         MemoryLimitBytes = memoryBytes > 0 ? Math.Min(memoryBytes, _limits.MemoryBytesPerSession) : _limits.MemoryBytesPerSession,
         MaxLoopIterations = _limits.MaxLoopIterations,

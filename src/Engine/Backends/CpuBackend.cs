@@ -15,6 +15,11 @@ public sealed partial class CpuBackend : IBackend
 
     public string Name => "cpu";
 
+    public DeviceInfo Describe() => new(Name, "cpu",
+        GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, EngineThreads.Count,
+        $"{System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}, {Environment.ProcessorCount} cores, " +
+        $"{(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "AVX-512" : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "AVX2" : "128-bit")} SIMD");
+
     Storage IBackend.Allocate(ExecutionScope scope, long bytes) => new HostStorage(scope.Pool, scope.Budget, bytes);
 
     public void Upload(ReadOnlySpan<byte> source, Tensor output) => source.CopyTo(output.Bytes());

@@ -14,6 +14,9 @@ public partial interface IBackend
     /// <summary>Short name used in requests (<c>cpu</c>, <c>gpu</c>).</summary>
     string Name { get; }
 
+    /// <summary>What this device is, for <c>GET /v1/devices</c>, probes and metrics.</summary>
+    DeviceInfo Describe();
+
     /// <summary>
     /// Charges <paramref name="bytes"/> to the scope's budget, then allocates them where this backend's kernels read
     /// them (nothing is allocated when the charge fails).

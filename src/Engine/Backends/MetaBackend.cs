@@ -17,6 +17,8 @@ public sealed class MetaBackend : IBackend
 
     public string Name => "meta";
 
+    public DeviceInfo Describe() => new(Name, "meta", 0, 1, "shapes and sizes only: plans' memory estimates");
+
     Storage IBackend.Allocate(ExecutionScope scope, long bytes) => new MetaStorage(scope.Budget, bytes);
 
     public void Upload(ReadOnlySpan<byte> source, Tensor output) { }

@@ -14,6 +14,9 @@ public sealed record SessionSettings
     /// <summary>PyTorch's refusal of backward on a non-scalar output without a seed; off means "gradient of the sum".</summary>
     public bool StrictScalarSeed { get; init; }
 
+    /// <summary>Where the session's tensors live and its kernels run (the CPU unless a device was placed).</summary>
+    public Backends.IBackend? Backend { get; init; }
+
     public long MaxTensorElements { get; init; } = long.MaxValue;
 
     /// <summary>Tensors the session may hold at once, its tape's included (see <see cref="ScopeOptions.MaxLiveTensors"/>).</summary>
@@ -44,6 +47,7 @@ public sealed class Session : IDisposable
         _registry = registry ?? OpRegistry.Default;
         _scope = new ExecutionScope(new ScopeOptions
         {
+            Backend = settings.Backend,
             MemoryLimitBytes = settings.MemoryLimitBytes,
             MaxLoopIterations = settings.MaxLoopIterations,
             MaxLiveTensors = settings.MaxLiveTensors,

@@ -115,7 +115,7 @@ public sealed class OpenApiDocumentTests(DefaultService service) : IClassFixture
                 }
             }
         }
-        Assert.Equal(14, operations); // six transforms with inspect, the catalog, three session and four model operations
+        Assert.Equal(15, operations); // six transforms with inspect, the op and device catalogs, three session and four model operations
     }
 
     [Fact]

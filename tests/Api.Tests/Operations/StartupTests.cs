@@ -23,6 +23,7 @@ public sealed class StartupTests : IDisposable
     [InlineData("Limits:EngineQueueLength", "-3")]
     [InlineData("Server:BindAddress", "example.com")]
     [InlineData("Server:RestPort", "70000")]
+    [InlineData("Server:DefaultDevice", "tpu")]
     public async Task BadSetting_EndsStartUpWithOneLineNamingIt(string key, string value)
     {
         // Later arguments win: the bad setting goes last.

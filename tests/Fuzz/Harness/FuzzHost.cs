@@ -50,7 +50,7 @@ public sealed class FuzzHost
         var callers = new AutogradService.Api.Security.CallerAccessor(new Microsoft.AspNetCore.Http.HttpContextAccessor(),
             Options.Create(new AutogradService.Api.Security.SecurityOptions()));
         Models = new ModelRepository(server, limits, quotas, callers, NullLogger<ModelRepository>.Instance);
-        Sessions = new SessionStore(limits, quotas, TimeProvider.System);
+        Sessions = new SessionStore(limits, quotas, TimeProvider.System, Devices);
     }
 
     public EngineGate Gate { get; }
@@ -59,8 +59,11 @@ public sealed class FuzzHost
 
     public SessionStore Sessions { get; }
 
+    /// <summary>The CPU, as on a machine without a GPU.</summary>
+    public AutogradService.Engine.Backends.Devices Devices { get; } = new();
+
     /// <summary>A fresh transform service per input (its program and plan caches start empty), so every run reproduces alone.</summary>
-    public TransformService NewTransforms() => new(Gate, Models, Options.Create(Limits));
+    public TransformService NewTransforms() => new(Gate, Models, Devices, Options.Create(Limits));
 
     public static CancellationTokenSource Deadline() => new(TimeSpan.FromMilliseconds(Limits.TimeoutMs));
 

@@ -154,7 +154,7 @@ public static class FuzzTargets
     {
         if (input.Length == 0) return "empty";
         var rpc = (ProtoRpc)(input[0] % 7);
-        var service = new AutodiffGrpcService(FuzzHost.Shared.NewTransforms(), Options.Create(FuzzHost.Limits));
+        var service = new AutodiffGrpcService(FuzzHost.Shared.NewTransforms(), FuzzHost.Shared.Devices, Options.Create(FuzzHost.Limits));
         using var deadline = FuzzHost.Deadline();
         var call = new FuzzCallContext(deadline.Token);
         IMessage? response = rpc switch
