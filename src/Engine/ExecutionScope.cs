@@ -99,6 +99,7 @@ public sealed class ExecutionScope : IDisposable
     {
         var t = Allocate(shape, dtype);
         Backend.Fill(t, value);
+        t.Constant = value;
         return t;
     }
 

@@ -136,7 +136,7 @@ public sealed class UnaryOp : PrimitiveOp
         // A negated derivative (-sin x for cos) negates v instead: the same numbers (IEEE negation is exact), and when v
         // is a kept one-element cotangent the negation costs one element instead of a pass over x.
         if ((known ?? _derivative(x, y)) is not { } d) return null;
-        // v · d with v a constant one-element 1 (the seed of a scalar loss, kept unbroadcast) is d itself: skipping the
+        // v · d with v a filled one-element 1 (the seed of a scalar loss, kept unbroadcast) is d itself: skipping the
         // multiply saves a pass over x (W6's first backward). Only for a freshly computed d (never x or y themselves),
         // and a v that carries no derivative of its own, so the recorded graph stays the same function.
         if (!_negated && IsConstantOne(v, d) && !ReferenceEquals(d, x) && !ReferenceEquals(d, y)) return d;
@@ -145,7 +145,7 @@ public sealed class UnaryOp : PrimitiveOp
 
     private static bool IsConstantOne(Tensor v, Tensor d) =>
         v.ElementCount == 1 && !v.RequiresGrad && v.GradFn is null && v.Tangent is null && v.DType == d.DType &&
-        v.Rank <= d.Rank && v.ToScalar() == 1.0;
+        v.Rank <= d.Rank && v.Constant == 1.0;
 }
 
 /// <summary>Which values a unary op's derivative reads: x, y (the output), both or neither.</summary>

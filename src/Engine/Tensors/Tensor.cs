@@ -56,6 +56,12 @@ public sealed unsafe partial class Tensor : IDisposable
     /// <summary>The gradient accumulated into this leaf by <see cref="ReverseMode.Backward"/>.</summary>
     public Tensor? Grad { get; internal set; }
 
+    /// <summary>
+    /// The value every element holds, for tensors made by filling (seeds, literals): a rule may ask this instead of
+    /// reading contents that may live on a device (or, on the meta backend, nowhere).
+    /// </summary>
+    internal double? Constant { get; set; }
+
     /// <summary>The forward-mode tangent riding along with this value, when one is being propagated.</summary>
     public Tensor? Tangent { get; set; }
 

@@ -1,0 +1,109 @@
+using AutogradService.Engine.Autodiff;
+using AutogradService.Engine.Backends;
+using AutogradService.Engine.Tensors;
+using AutogradService.Engine.Tests.Ops;
+
+namespace AutogradService.Engine.Tests.Backends;
+
+/// <summary>
+/// The backend conformance suite, written once and instantiated per backend (PyTorch's instantiate_device_type_tests,
+/// Candle's test_device!): every registered op's forward, VJP and JVP on each of its examples, in float64 and float32,
+/// against <see cref="CpuBackend"/> on the same inputs. Exact unless an instance allows rounding
+/// (<see cref="Tolerance"/>); a backend without values (meta) is held to the CPU's types.
+/// </summary>
+public abstract class BackendConformance
+{
+    public static IEnumerable<object[]> Cases => OpCase.All();
+
+    protected abstract IBackend Backend { get; }
+
+    /// <summary>False for a backend that holds no values: outputs are compared by type only.</summary>
+    protected virtual bool HoldsValues => true;
+
+    /// <summary>The relative error allowed for a float output of <paramref name="c"/> (0: bit for bit).</summary>
+    private protected virtual double Tolerance(OpCase c, DType dtype) => 0;
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Forward_MatchesTheCpu(string @case)
+    {
+        foreach (bool narrow in new[] { false, true })
+            Compare(@case, narrow, (c, scope, _, x) => [c.Run(scope, x)]);
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Vjp_MatchesTheCpu(string @case) => Compare(@case, narrow: false, (c, scope, host, x) =>
+    {
+        var diff = Differentiable(c, x);
+        if (diff.Length == 0) return [];
+        foreach (int i in diff) x[i].RequireGrad();
+        var y = c.Run(scope, x);
+        if (!y.DType.IsFloating()) return [];
+        var w = scope.Import(Cotangent(c, host, y));
+        return ReverseMode.Grad([y], [w], diff.Select(i => x[i]).ToArray());
+    });
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Jvp_MatchesTheCpu(string @case) => Compare(@case, narrow: false, (c, scope, host, x) =>
+    {
+        var diff = Differentiable(c, x);
+        if (diff.Length == 0) return [];
+        var tangents = new Tensor?[x.Length];
+        foreach (int i in diff) tangents[i] = scope.Import(Cotangent(c, host, x[i]));
+        using var noGrad = scope.NoGrad();
+        var (_, outTangents) = ForwardMode.Jvp(xs => [c.Run(scope, xs)], x, tangents);
+        return outTangents;
+    });
+
+    private static int[] Differentiable(OpCase c, Tensor[] x) => Enumerable.Range(0, x.Length).Where(i => c.IsDifferentiable(i, x[i])).ToArray();
+
+    /// <summary>Standard normal values of <paramref name="like"/>'s type, from the case's own stream, in the CPU scope <paramref name="host"/>.</summary>
+    private static Tensor Cotangent(OpCase c, ExecutionScope host, Tensor like)
+    {
+        var d = new double[like.ElementCount];
+        for (int k = 0; k < d.Length; k++) d[k] = c.Normal();
+        return like.DType == DType.Float32
+            ? host.FromSpan<float>(d.Select(v => (float)v).ToArray(), like.Shape.ToArray())
+            : host.FromSpan<double>(d, like.Shape.ToArray());
+    }
+
+    /// <summary>Runs <paramref name="body"/> on the CPU and on this backend, on the same inputs (and the same random draws after them), and compares.</summary>
+    private void Compare(string @case, bool narrow, Func<OpCase, ExecutionScope, ExecutionScope, Tensor[], Tensor[]> body)
+    {
+        using var cpu = new ExecutionScope();
+        using var device = new ExecutionScope(new ScopeOptions { Backend = Backend });
+        var reference = OpCase.Parse(@case);
+        var onDevice = OpCase.Parse(@case); // the same seed: cotangents drawn after the inputs agree too
+        var x = reference.Sample(cpu);
+        onDevice.Sample(cpu);
+        if (narrow)
+        {
+            if (!x.Any(t => t.DType == DType.Float64)) return;
+            x = x.Select(t => t.DType == DType.Float64 ? cpu.FromSpan<float>(t.ToDoubles().Select(v => (float)v).ToArray(), t.Shape.ToArray()) : t).ToArray();
+        }
+        var expected = body(reference, cpu, cpu, x);
+        var actual = body(onDevice, device, cpu, x.Select(device.Import).ToArray());
+        Assert.Equal(expected.Length, actual.Length);
+        for (int k = 0; k < expected.Length; k++)
+        {
+            Assert.Equal(expected[k].Type, actual[k].Type);
+            if (!HoldsValues) continue;
+            var (want, got) = (expected[k].ToDoubles(), actual[k].ToDoubles());
+            double rtol = expected[k].DType.IsFloating() ? Tolerance(reference, expected[k].DType) : 0;
+            for (int j = 0; j < want.Length; j++)
+            {
+                bool same = want[j].Equals(got[j]) || Math.Abs(want[j] - got[j]) <= rtol * Math.Max(Math.Abs(want[j]), Math.Abs(got[j]));
+                Assert.True(same, $"{@case}: element {j} is {got[j]} on {Backend.Name}, {want[j]} on the CPU");
+            }
+        }
+    }
+}
+
+/// <summary>The meta backend computes nothing, so its conformance is the CPU's types for every op's forward, VJP and JVP.</summary>
+public sealed class MetaBackendConformance : BackendConformance
+{
+    protected override IBackend Backend => MetaBackend.Instance;
+    protected override bool HoldsValues => false;
+}
