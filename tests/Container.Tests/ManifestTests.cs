@@ -36,6 +36,22 @@ public sealed class ManifestTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Gpu_overlay_patches_the_base_deployment_with_one_gpu_and_auto_placement()
+    {
+        var overlay = Yaml.Load(Path.Combine(K8s, "gpu", "kustomization.yaml"));
+        Assert.Equal("Kustomization", overlay["kind"].Str);
+        Assert.Equal([".."], overlay["resources"].Items.Select(i => i.Str));
+        var patchFile = Assert.Single(overlay["patches"].Items)["path"].Str;
+        var patch = Yaml.Load(Path.Combine(K8s, "gpu", patchFile));
+        // A strategic merge patch applies to the base's object by kind and name, and its container by name.
+        Assert.Equal((Deployment["kind"].Str, Deployment["metadata.name"].Str), (patch["kind"].Str, patch["metadata.name"].Str));
+        var container = patch["spec.template.spec.containers"].Named("autograd");
+        var limits = Assert.IsType<Dictionary<object, object?>>(container["resources.limits"].Value); // the key has dots in it
+        Assert.Equal("1", limits["nvidia.com/gpu"]);
+        Assert.Equal("auto", container["env"].Named("Server__DefaultDevice")["value"].Str);
+    }
+
+    [Fact]
     public void Deployment_runs_non_root_on_a_read_only_root_with_tmp_and_models_writable()
     {
         var pod = Deployment["spec.template.spec"];
