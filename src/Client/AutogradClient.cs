@@ -74,6 +74,9 @@ public sealed class AutogradClient
 
     public Task<ListOpsResponse> ListOpsAsync(CancellationToken ct = default) => _transport.ListOpsAsync(ct);
 
+    /// <summary>The devices the service computes on (a request's device field names one) and its default device.</summary>
+    public Task<ListDevicesResponse> ListDevicesAsync(CancellationToken ct = default) => _transport.ListDevicesAsync(ct);
+
     /// <summary>The stream's messages as they come: outputs, then each gradient once final (large ones in chunks), then stats.</summary>
     public IAsyncEnumerable<ResultChunk> GradientStreamAsync(GradientRequest request, CancellationToken ct = default) =>
         _transport.GradientStreamAsync(request, ct);

@@ -382,6 +382,16 @@ public abstract class ChapterCaseTests(TestService service) : IClassFixture<Test
         Assert.Contains(ops.Ops, o => o.Name == "sin" && o.Differentiable);
         Assert.Contains(ops.Ops, o => o.Name == "matmul" && o.Inputs.Count == 2);
     }
+
+    [Fact]
+    public async Task The_devices_are_listed()
+    {
+        var devices = await Client.ListDevicesAsync();
+        var cpu = Assert.Single(devices.Devices);
+        Assert.Equal(("cpu", "cpu"), (cpu.Name, cpu.Kind));
+        Assert.True(cpu.MemoryBytes > 0 && cpu.Units >= 1);
+        Assert.Equal("cpu", devices.DefaultDevice);
+    }
 }
 
 public sealed class GrpcChapterCaseTests(TestService service) : ChapterCaseTests(service)

@@ -94,6 +94,12 @@ class GrpcTransport:
                  "inputs": [i.name for i in o.inputs], "attributes": [a.name for a in o.attributes],
                  "aliases": list(o.aliases)} for o in reply.ops]
 
+    def devices(self):
+        reply = self._call(self._autodiff.ListDevices, autodiff_pb2.ListDevicesRequest())
+        return {"devices": [{"name": d.name, "kind": d.kind, "memory_bytes": d.memory_bytes, "units": d.units,
+                             "description": d.description} for d in reply.devices],
+                "default_device": reply.default_device}
+
     def put_model(self, name, source):
         kind, value = source
         if kind == "program":

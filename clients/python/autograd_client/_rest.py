@@ -124,6 +124,9 @@ class RestTransport:
         reply = self._request("GET", "/v1/ops")
         return reply.get("ops", reply) if isinstance(reply, dict) else reply
 
+    def devices(self):
+        return self._request("GET", "/v1/devices")
+
     def put_model(self, name, source):
         return self._request("PUT", f"/v1/models/{urllib.parse.quote(name, safe='')}", _source(source))
 

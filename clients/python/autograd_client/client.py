@@ -227,6 +227,11 @@ class Client:
         """Every op the service knows (name, inputs, attributes, whether it is differentiable)."""
         return self._transport.ops()
 
+    def devices(self):
+        """The devices the service computes on, ``{"devices": [{name, kind, memory_bytes, units, description}],
+        "default_device": ...}``; a request's ``device`` names one of them (or ``auto``)."""
+        return self._transport.devices()
+
     # Models: compile once, run many.
 
     def put_model(self, name, computation):

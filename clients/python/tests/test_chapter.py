@@ -268,6 +268,12 @@ class ChapterCases:
         self.assertTrue(r.dot.startswith("digraph"))
         self.assertGreater(r.flops, 0)
 
+    def test_devices_lists_the_cpu_and_the_default(self):
+        r = self.client.devices()
+        self.assertEqual([d["name"] for d in r["devices"]], ["cpu"])
+        self.assertGreater(r["devices"][0]["memory_bytes"], 0)
+        self.assertEqual(r["default_device"], "cpu")
+
     # E6: chain-rule terms.
 
     def test_e6_values_gradients_and_intermediates(self):

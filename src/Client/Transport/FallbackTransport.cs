@@ -42,6 +42,7 @@ internal sealed class FallbackTransport(IAutogradTransport primary, IAutogradTra
     public Task<HessianResponse> HessianAsync(HessianRequest request, CancellationToken ct) => Call(t => t.HessianAsync(request, ct));
     public Task<InspectResponse> InspectAsync(InspectRequest request, CancellationToken ct) => Call(t => t.InspectAsync(request, ct));
     public Task<ListOpsResponse> ListOpsAsync(CancellationToken ct) => Call(t => t.ListOpsAsync(ct));
+    public Task<ListDevicesResponse> ListDevicesAsync(CancellationToken ct) => Call(t => t.ListDevicesAsync(ct));
     public Task<ModelInfo> PutModelAsync(PutModelRequest request, CancellationToken ct) => Call(t => t.PutModelAsync(request, ct));
     public Task<ModelInfo> GetModelAsync(string name, CancellationToken ct) => Call(t => t.GetModelAsync(name, ct));
     public Task<ListModelsResponse> ListModelsAsync(CancellationToken ct) => Call(t => t.ListModelsAsync(ct));

@@ -39,6 +39,7 @@ internal sealed class GrpcTransport(Autodiff.AutodiffClient autodiff, Sessions.S
     public Task<HessianResponse> HessianAsync(HessianRequest request, CancellationToken ct) => Call(o => autodiff.HessianAsync(request, o), ct);
     public Task<InspectResponse> InspectAsync(InspectRequest request, CancellationToken ct) => Call(o => autodiff.InspectAsync(request, o), ct);
     public Task<ListOpsResponse> ListOpsAsync(CancellationToken ct) => Call(o => autodiff.ListOpsAsync(new ListOpsRequest(), o), ct);
+    public Task<ListDevicesResponse> ListDevicesAsync(CancellationToken ct) => Call(o => autodiff.ListDevicesAsync(new ListDevicesRequest(), o), ct);
     public Task<ModelInfo> PutModelAsync(PutModelRequest request, CancellationToken ct) => Call(o => models.PutAsync(request, o), ct);
     public Task<ModelInfo> GetModelAsync(string name, CancellationToken ct) => Call(o => models.GetAsync(new GetModelRequest { Name = name }, o), ct);
     public Task<ListModelsResponse> ListModelsAsync(CancellationToken ct) => Call(o => models.ListAsync(new ListModelsRequest(), o), ct);

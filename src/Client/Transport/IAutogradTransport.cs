@@ -21,6 +21,7 @@ internal interface IAutogradTransport
     IAsyncEnumerable<ResultChunk> GradientStreamAsync(GradientRequest request, CancellationToken ct);
     Task<InspectResponse> InspectAsync(InspectRequest request, CancellationToken ct);
     Task<ListOpsResponse> ListOpsAsync(CancellationToken ct);
+    Task<ListDevicesResponse> ListDevicesAsync(CancellationToken ct);
 
     Task<ModelInfo> PutModelAsync(PutModelRequest request, CancellationToken ct);
     Task<ModelInfo> GetModelAsync(string name, CancellationToken ct);

@@ -354,6 +354,18 @@ internal static class RestJson
         return info;
     }
 
+    public static ListDevicesResponse ReadDevices(JsonElement body)
+    {
+        var response = new ListDevicesResponse { DefaultDevice = Str(body, "default_device") };
+        foreach (var d in body.GetProperty("devices").EnumerateArray())
+            response.Devices.Add(new DeviceInfo
+            {
+                Name = Str(d, "name"), Kind = Str(d, "kind"), MemoryBytes = d.GetProperty("memory_bytes").GetInt64(),
+                Units = d.GetProperty("units").GetInt32(), Description = Str(d, "description"),
+            });
+        return response;
+    }
+
     public static ListOpsResponse ReadOps(JsonElement body)
     {
         var response = new ListOpsResponse();

@@ -257,6 +257,12 @@ internal sealed class RestTransport(HttpClient http) : IAutogradTransport
         return RestJson.ReadOps(doc!.RootElement);
     }
 
+    public async Task<ListDevicesResponse> ListDevicesAsync(CancellationToken ct)
+    {
+        using var doc = await SendAsync(HttpMethod.Get, "v1/devices", null, ct).ConfigureAwait(false);
+        return RestJson.ReadDevices(doc!.RootElement);
+    }
+
     public async Task<ModelInfo> PutModelAsync(PutModelRequest r, CancellationToken ct)
     {
         using var doc = await SendAsync(HttpMethod.Put, $"v1/models/{Uri.EscapeDataString(r.Name)}", Object(w =>
