@@ -86,7 +86,8 @@ class GrpcTransport:
         reply = self._call(self._autodiff.Inspect, message)
         return {"valid": reply.valid,
                 "values": {v.name: (T.proto_dtype_name(v.dtype, tensor_pb2), list(v.shape)) for v in reply.values},
-                "flops": reply.flops, "peak_bytes": reply.peak_bytes, "dot": reply.dot, "mermaid": reply.mermaid}
+                "flops": reply.flops, "peak_bytes": reply.peak_bytes, "dot": reply.dot, "mermaid": reply.mermaid,
+                "peak_bytes_exact": reply.peak_bytes_exact, "peak_bytes_caveat": reply.peak_bytes_caveat or None}
 
     def ops(self):
         reply = self._call(self._autodiff.ListOps, autodiff_pb2.ListOpsRequest())

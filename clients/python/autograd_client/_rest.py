@@ -118,7 +118,8 @@ class RestTransport:
         return {"valid": reply.get("valid", True),
                 "values": {k: (v.get("dtype"), v.get("shape")) for k, v in reply.get("values", {}).items()},
                 "flops": reply.get("flops"), "peak_bytes": reply.get("peak_bytes"),
-                "dot": reply.get("dot"), "mermaid": reply.get("mermaid")}
+                "dot": reply.get("dot"), "mermaid": reply.get("mermaid"),
+                "peak_bytes_exact": reply.get("peak_bytes_exact", True), "peak_bytes_caveat": reply.get("peak_bytes_caveat")}
 
     def ops(self):
         reply = self._request("GET", "/v1/ops")

@@ -71,6 +71,9 @@ class InspectResult:
     peak_bytes: int
     dot: str
     mermaid: str
+    # False when peak_bytes may be off (loops are counted for one iteration...); peak_bytes_caveat then says why.
+    peak_bytes_exact: bool = True
+    peak_bytes_caveat: Optional[str] = None
 
 
 @dataclass

@@ -267,6 +267,8 @@ class ChapterCases:
         self.assertTrue(r.mermaid.startswith("flowchart"))
         self.assertTrue(r.dot.startswith("digraph"))
         self.assertGreater(r.flops, 0)
+        self.assertTrue(r.peak_bytes_exact)
+        self.assertIsNone(r.peak_bytes_caveat)
 
     def test_devices_lists_the_cpu_and_the_default(self):
         r = self.client.devices()
