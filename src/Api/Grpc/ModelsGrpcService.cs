@@ -4,6 +4,7 @@ using AutogradService.Api.Security;
 using AutogradService.Contracts.V1;
 using AutogradService.Engine;
 using AutogradService.Engine.Graphs;
+using AutogradService.Onnx;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 
@@ -15,11 +16,19 @@ public sealed class ModelsGrpcService(ModelRepository repo, IOptions<LimitsOptio
     public override Task<ModelInfo> Put(PutModelRequest request, ServerCallContext context)
     {
         var graphLimits = limits.Value.Graph(context.CancellationToken);
+        if (request.SourceCase == PutModelRequest.SourceOneofCase.Onnx)
+        {
+            foreach (var (dim, size) in request.Dims)
+                if (size < 0) throw EngineException.InvalidArgument($"dims['{EngineException.Clip(dim)}'] must be ≥ 0, got {size}");
+            var bytes = request.Onnx.ToByteArray();
+            var imported = OnnxImporter.Import(bytes, new OnnxImportOptions { Limits = graphLimits, Dims = request.Dims });
+            return Task.FromResult(Info(repo.PutOnnx(request.Name, imported, bytes, CallerOf(context))));
+        }
         var graph = request.SourceCase switch
         {
             PutModelRequest.SourceOneofCase.Graph => ProtoMapping.ToEngine(request.Graph, graphLimits),
             PutModelRequest.SourceOneofCase.Program => ProgramParser.Parse(request.Program, limits: graphLimits),
-            _ => throw EngineException.InvalidArgument("give a graph or a program"),
+            _ => throw EngineException.InvalidArgument("give a graph, a program or an ONNX model"),
         };
         return Task.FromResult(Info(repo.Put(request.Name, graph, CallerOf(context))));
     }
@@ -52,6 +61,8 @@ public sealed class ModelsGrpcService(ModelRepository repo, IOptions<LimitsOptio
             PeakBytes = m.Plan.Estimates.PeakBytes,
         };
         info.Outputs.Add(m.Graph.Outputs);
+        info.Parameters.Add(m.Onnx?.Parameters ?? []);
+        info.OpHistogram.Add(Rest.ModelEndpoints.OpHistogram(m).ToDictionary(kv => kv.Key, kv => (long)kv.Value));
         foreach (var p in m.Graph.Inputs)
         {
             var parameter = new Contracts.V1.Parameter { Name = p.Name, Dtype = ProtoMapping.ToProto(p.DType), HasShape = p.Shape is not null };

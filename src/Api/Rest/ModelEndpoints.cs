@@ -112,13 +112,16 @@ public static class ModelEndpoints
         outputs = m.Graph.Outputs,
         parameters = (m.Onnx?.Parameters ?? []).Select(p => m.Graph.ConstantValues[p])
             .Select((t, i) => new { name = m.Onnx!.Parameters[i], dtype = t.DType.WireName(), shape = t.Shape.ToArray() }),
-        op_histogram = m.Onnx?.OpHistogram ?? EngineOpHistogram(m.Graph),
+        op_histogram = OpHistogram(m),
         opsets = m.Onnx?.Opsets,
         producer = m.Onnx?.Producer,
         node_count = m.Plan.NodeCount,
         flops = m.Plan.Estimates.Flops,
         peak_bytes = m.Plan.Estimates.PeakBytes,
     };
+
+    /// <summary>An ONNX model's ops by op_type, or a graph's engine ops, by count.</summary>
+    public static IReadOnlyDictionary<string, int> OpHistogram(RegisteredModel m) => m.Onnx?.OpHistogram ?? EngineOpHistogram(m.Graph);
 
     /// <summary>How many nodes of each op a graph has, subgraphs included, most used first.</summary>
     private static Dictionary<string, int> EngineOpHistogram(Graph graph)

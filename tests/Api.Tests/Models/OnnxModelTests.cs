@@ -145,4 +145,32 @@ public sealed class OnnxModelTests(DefaultService service) : IClassFixture<Defau
         Assert.Equal(1, put.Body.At("op_histogram", "sin").GetInt32());
         Assert.Empty(put.Body.GetProperty("parameters").EnumerateArray());
     }
+
+    [Fact]
+    public async Task AnOnnxModelUploadedOverGrpc_IsTheSameModelAsOverRest()
+    {
+        var models = service.Models;
+        var request = new Contracts.V1.PutModelRequest { Name = "onnx-grpc", Onnx = Google.Protobuf.ByteString.CopyFrom(Mlp()) };
+        var info = await models.PutAsync(request);
+        Assert.Equal(["W1", "b1", "W2", "b2"], info.Parameters);
+        Assert.Equal(2, info.OpHistogram["Gemm"]);
+        Assert.Equal("x", Assert.Single(info.Inputs).Name);
+
+        // Run by name over REST: the same numbers as the file uploaded over REST.
+        (await PutOnnx("/v1/models/onnx-rest-twin", Mlp())).Ok();
+        var viaGrpc = Values((await _client.Post("/v1/evaluate", new { model = "onnx-grpc", inputs = new { x = X } })).Ok().Body.At("outputs", "y"));
+        var viaRest = Values((await _client.Post("/v1/evaluate", new { model = "onnx-rest-twin", inputs = new { x = X } })).Ok().Body.At("outputs", "y"));
+        Assert.Equal(viaRest, viaGrpc);
+
+        // Symbolic dimensions get their sizes from dims; a bad file or size is invalid_argument, as over REST.
+        var e = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(() => models.PutAsync(new Contracts.V1.PutModelRequest
+        {
+            Name = "onnx-grpc-bad", Onnx = Google.Protobuf.ByteString.CopyFromUtf8("not a model"),
+        }).ResponseAsync);
+        Assert.Equal(global::Grpc.Core.StatusCode.InvalidArgument, e.StatusCode);
+        var negative = new Contracts.V1.PutModelRequest { Name = "onnx-grpc-dims", Onnx = Google.Protobuf.ByteString.CopyFrom(Mlp()) };
+        negative.Dims["batch"] = -1;
+        e = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(() => models.PutAsync(negative).ResponseAsync);
+        Assert.Equal(global::Grpc.Core.StatusCode.InvalidArgument, e.StatusCode);
+    }
 }
