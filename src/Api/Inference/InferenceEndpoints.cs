@@ -68,29 +68,36 @@ public static class InferenceEndpoints
             {
                 inference.Find(model, version, caller); // an unknown model or version is 404 before its body is read
                 CheckContentType(http.Request);
-                using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted, contentTypeChecked: true);
-                var call = OipJson.ReadCall(kind, model, version, body.RootElement, limits.Value);
+                using var body = await JsonBody.ReadAsync(http.Request, http.RequestAborted, contentTypeChecked: true, binary: true);
+                var call = OipJson.ReadCall(kind, model, version, body.RootElement, limits.Value, body.Binary, out var binary);
                 var reply = await inference.RunAsync(call, caller, http.RequestAborted);
+                bool derivatives = kind != InferenceKind.Infer;
+                if (binary.Any)
+                {
+                    // The binary tensor extension's answer: the JSON header, then the selected tensors' bytes.
+                    var answer = new BinaryTensorBody.Answer();
+                    var header = new System.Buffers.ArrayBufferWriter<byte>();
+                    using (var headerWriter = new Utf8JsonWriter(header)) OipJson.WriteReply(headerWriter, reply, derivatives, binary, answer);
+                    await answer.SendAsync(http.Response, header.WrittenMemory, http.RequestAborted);
+                    return;
+                }
                 http.Response.ContentType = "application/json";
                 await using var writer = new Utf8JsonWriter(http.Response.Body);
-                OipJson.WriteReply(writer, reply, withDerivatives: kind != InferenceKind.Infer);
+                OipJson.WriteReply(writer, reply, derivatives);
             })
             .WithName($"oip{char.ToUpperInvariant(verb[0])}{verb[1..]}{suffix}").WithSummary(summary);
 
-    public const string BinaryHeader = "Inference-Header-Content-Length";
-
     /// <summary>
     /// Protocol clients send JSON with application/json, with no content type, or (curl -d, as KServe's own examples
-    /// do) with the form type; anything else, and the binary tensor extension's framing, is refused by name.
+    /// do) with the form type; a body framed by the binary tensor extension (<c>Inference-Header-Content-Length</c>)
+    /// may also be application/octet-stream. Anything else is refused by name.
     /// </summary>
     private static void CheckContentType(HttpRequest request)
     {
-        if (request.Headers.ContainsKey(BinaryHeader))
-            throw new ServiceException(ErrorCatalog.UnsupportedMediaType,
-                $"this server does not read the binary tensor extension ({BinaryHeader}) yet; send the tensors as JSON");
         var type = request.ContentType;
         if (string.IsNullOrEmpty(type) || request.HasJsonContentType() ||
             type.StartsWith("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase)) return;
+        if (BinaryTensorBody.IsFramed(request) && type.StartsWith(BinaryTensorBody.ContentType, StringComparison.OrdinalIgnoreCase)) return;
         throw new ServiceException(ErrorCatalog.UnsupportedMediaType,
             $"the body must be a JSON inference request (content-type: application/json), got '{Engine.EngineException.Clip(type, 60)}'");
     }

@@ -20,10 +20,19 @@ public static class OipJson
     private static readonly HashSet<string> TensorFields = ["name", "shape", "datatype", "parameters", "data"];
     private static readonly HashSet<string> OutputFields = ["name", "parameters"];
 
-    /// <summary>The binary tensor extension's parameter: its framing is not read by this endpoint (yet).</summary>
-    public const string BinaryDataSize = "binary_data_size";
+    /// <summary>The binary tensor extension's request parameter asking for every answer tensor as binary data.</summary>
+    public const string BinaryDataOutput = "binary_data_output";
 
-    public static InferenceCall ReadCall(InferenceKind kind, string model, string? version, JsonElement root, LimitsOptions limits)
+    /// <summary>The binary tensor extension's output parameter asking for that output as binary data.</summary>
+    public const string BinaryData = "binary_data";
+
+    /// <summary>
+    /// Reads a request. With <paramref name="binary"/> (a framed body, <see cref="BinaryTensorBody"/>), a tensor whose
+    /// parameters hold <c>binary_data_size</c> takes its values from those bytes, in the order tensors appear in the
+    /// JSON, and every byte must be taken. <paramref name="binaryOutputs"/> says which answer tensors go as binary data.
+    /// </summary>
+    public static InferenceCall ReadCall(InferenceKind kind, string model, string? version, JsonElement root, LimitsOptions limits,
+        BinaryTensorBody.Segment? binary, out BinaryOutputs binaryOutputs)
     {
         JsonFields.ExpectObject(root, "", kind switch
         {
@@ -33,7 +42,14 @@ public static class OipJson
             _ => InferFields,
         });
         ReadParameters(root, "");
-        var inputs = ReadTensors(root, "inputs", limits) ?? throw JsonFields.Invalid("inputs", "is required: a list of input tensors");
+        // Binary data belongs to tensors in the order they appear in the JSON, so the tensor lists are read in that order.
+        var lists = new Dictionary<string, Dictionary<string, HostTensor>>(StringComparer.Ordinal);
+        foreach (var field in root.EnumerateObject())
+            if (field.Name is "inputs" or "cotangents" or "tangents")
+                lists[field.Name] = ReadTensors(field.Value, field.Name, limits, binary);
+        binary?.CheckAllTaken();
+        var inputs = lists.GetValueOrDefault("inputs") ?? throw JsonFields.Invalid("inputs", "is required: a list of input tensors");
+        var binaryNames = new HashSet<string>(StringComparer.Ordinal);
         List<string>? outputs = null;
         if (JsonFields.Get(root, "outputs") is { } requested)
         {
@@ -48,8 +64,10 @@ public static class OipJson
                 var name = JsonFields.RequiredString(o, "name", path);
                 if (outputs.Contains(name)) throw JsonFields.Invalid(path + ".name", $"asks for '{OipDataTypes.Clip(name)}' twice");
                 outputs.Add(name);
+                if (BoolParameter(o, path, BinaryData)) binaryNames.Add(name);
             }
         }
+        binaryOutputs = new BinaryOutputs(BoolParameter(root, "", BinaryDataOutput), binaryNames);
         return new InferenceCall
         {
             Kind = kind,
@@ -58,8 +76,8 @@ public static class OipJson
             Id = JsonFields.String(root, "id", ""),
             Inputs = inputs,
             Outputs = outputs,
-            Cotangents = ReadTensors(root, "cotangents", limits),
-            Tangents = ReadTensors(root, "tangents", limits),
+            Cotangents = lists.GetValueOrDefault("cotangents"),
+            Tangents = lists.GetValueOrDefault("tangents"),
             Wrt = JsonFields.Names(root, "wrt", ""),
             Of = JsonFields.Names(root, "of", ""),
         };
@@ -78,30 +96,39 @@ public static class OipJson
         }
     }
 
-    private static Dictionary<string, HostTensor>? ReadTensors(JsonElement root, string field, LimitsOptions limits)
+    /// <summary>A parameter that must be a bool when present (false when absent).</summary>
+    private static bool BoolParameter(JsonElement obj, string parentPath, string name) =>
+        JsonFields.Object(obj, "parameters", parentPath) is { } p && JsonFields.Bool(p, name, JsonFields.Join(parentPath, "parameters")) == true;
+
+    private static Dictionary<string, HostTensor> ReadTensors(JsonElement list, string field, LimitsOptions limits, BinaryTensorBody.Segment? binary)
     {
-        if (JsonFields.Get(root, field) is not { } list) return null;
         if (list.ValueKind != JsonValueKind.Array) throw JsonFields.WrongType(field, "a list of tensors", list);
         var tensors = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
         int i = 0;
         foreach (var item in list.EnumerateArray())
         {
             var path = $"{field}[{i++}]";
-            var (name, tensor) = ReadTensor(item, path, limits);
+            var (name, tensor) = ReadTensor(item, path, limits, binary);
             if (!tensors.TryAdd(name, tensor)) throw JsonFields.Invalid(path + ".name", $"names '{OipDataTypes.Clip(name)}' a second time");
         }
         return tensors;
     }
 
-    public static (string Name, HostTensor Tensor) ReadTensor(JsonElement json, string path, LimitsOptions limits)
+    public static (string Name, HostTensor Tensor) ReadTensor(JsonElement json, string path, LimitsOptions limits,
+        BinaryTensorBody.Segment? binary = null)
     {
         JsonFields.ExpectObject(json, path, TensorFields);
         var name = JsonFields.RequiredString(json, "name", path);
         var dtype = OipDataTypes.Parse(JsonFields.String(json, "datatype", path), JsonFields.Join(path, "datatype"));
         ReadParameters(json, path);
-        if (JsonFields.Object(json, "parameters", path) is { } p && p.TryGetProperty(BinaryDataSize, out _))
-            throw JsonFields.Invalid(JsonFields.Join(path, "parameters." + BinaryDataSize),
-                "asks for the binary tensor extension, which this server does not read yet; send the values in 'data'");
+        long? binarySize = null;
+        if (JsonFields.Object(json, "parameters", path) is { } p && p.TryGetProperty(BinaryTensorBody.SizeParameter, out var size))
+        {
+            var sizePath = JsonFields.Join(path, "parameters." + BinaryTensorBody.SizeParameter);
+            if (binary is null)
+                throw JsonFields.Invalid(sizePath, $"needs the binary tensor extension's framing: an {BinaryTensorBody.HeaderLength} header and the bytes after the JSON");
+            binarySize = JsonFields.AsInteger(size, sizePath, 0, long.MaxValue);
+        }
         var shapePath = JsonFields.Join(path, "shape");
         if (JsonFields.Get(json, "shape") is not { ValueKind: JsonValueKind.Array } shapeJson)
             throw JsonFields.Invalid(shapePath, "is required: a list of dimensions");
@@ -109,6 +136,19 @@ public static class OipJson
         int d = 0;
         foreach (var dim in shapeJson.EnumerateArray()) dims.Add(JsonFields.AsInteger(dim, $"{shapePath}[{d++}]", 0, int.MaxValue));
         var shape = OipDataTypes.ReadShape(dims, name, shapePath, limits);
+        if (binarySize is { } n)
+        {
+            if (JsonFields.Get(json, "data") is not null)
+                throw JsonFields.Invalid(JsonFields.Join(path, "data"), $"cannot be given with {BinaryTensorBody.SizeParameter}: the values are the binary data");
+            try
+            {
+                return (name, binary!.Take(OipDataTypes.Clip(name), dtype, shape, n));
+            }
+            catch (EngineException e) when (e.Input is null)
+            {
+                throw Bad(name, e.Detail);
+            }
+        }
         var data = JsonFields.Get(json, "data") ?? throw JsonFields.Invalid(JsonFields.Join(path, "data"), "is required: the values, flat or nested");
         return (name, new HostTensor(dtype, shape, ReadData(data, dtype, checked((int)shape.ElementCount), name)));
     }
@@ -179,19 +219,25 @@ public static class OipJson
     private static EngineException Bad(string name, string message) =>
         EngineException.InvalidTensor($"tensor '{OipDataTypes.Clip(name)}': {message}", OipDataTypes.Clip(name));
 
-    public static void WriteReply(Utf8JsonWriter w, InferenceReply reply, bool withDerivatives)
+    /// <summary>
+    /// Writes a response. Tensors <paramref name="binary"/> selects (with its <paramref name="answer"/>) carry
+    /// <c>binary_data_size</c> instead of data, their bytes queued on the answer in the order they are written.
+    /// </summary>
+    public static void WriteReply(Utf8JsonWriter w, InferenceReply reply, bool withDerivatives,
+        BinaryOutputs? binary = null, BinaryTensorBody.Answer? answer = null)
     {
         w.WriteStartObject();
         w.WriteString("model_name", reply.Model);
         w.WriteString("model_version", reply.Version);
         if (reply.Id is not null) w.WriteString("id", reply.Id);
         if (reply.Parameters.Count > 0) WriteParameters(w, reply.Parameters);
-        WriteTensors(w, "outputs", reply.Outputs);
-        if (withDerivatives) WriteTensors(w, "derivatives", reply.Derivatives);
+        WriteTensors(w, "outputs", reply.Outputs, t => answer is not null && binary!.IsBinary(t.Name), answer);
+        if (withDerivatives) WriteTensors(w, "derivatives", reply.Derivatives, _ => answer is not null && binary!.All, answer);
         w.WriteEndObject();
     }
 
-    private static void WriteTensors(Utf8JsonWriter w, string field, IReadOnlyList<NamedTensor> tensors)
+    private static void WriteTensors(Utf8JsonWriter w, string field, IReadOnlyList<NamedTensor> tensors, Func<NamedTensor, bool> asBinary,
+        BinaryTensorBody.Answer? answer)
     {
         w.WriteStartArray(field);
         foreach (var t in tensors)
@@ -202,10 +248,20 @@ public static class OipJson
             w.WriteStartArray("shape");
             foreach (var d in t.Value.Shape.Dims) w.WriteNumberValue(d);
             w.WriteEndArray();
-            if (t.Parameters is { Count: > 0 } p) WriteParameters(w, p);
-            w.WritePropertyName("data");
-            TensorJson.WriteValues(w, t.Value.Data); // the array, flat
-
+            if (asBinary(t))
+            {
+                var parameters = new Dictionary<string, object>(t.Parameters ?? new Dictionary<string, object>())
+                {
+                    [BinaryTensorBody.SizeParameter] = answer!.Add(t.Value),
+                };
+                WriteParameters(w, parameters);
+            }
+            else
+            {
+                if (t.Parameters is { Count: > 0 } p) WriteParameters(w, p);
+                w.WritePropertyName("data");
+                TensorJson.WriteValues(w, t.Value.Data); // the array, flat
+            }
             w.WriteEndObject();
         }
         w.WriteEndArray();
@@ -255,4 +311,15 @@ public static class OipJson
         }
         w.WriteEndArray();
     }
+}
+
+/// <summary>
+/// Which answer tensors a request wants as binary data: all of them (<c>parameters.binary_data_output</c>, derivatives
+/// included) or the outputs it named with <c>parameters.binary_data</c>.
+/// </summary>
+public sealed record BinaryOutputs(bool All, IReadOnlySet<string> Names)
+{
+    public bool Any => All || Names.Count > 0;
+
+    public bool IsBinary(string output) => All || Names.Contains(output);
 }

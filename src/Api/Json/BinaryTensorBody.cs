@@ -178,6 +178,13 @@ public static class BinaryTensorBody
             _tensors.Add(t);
         }
 
+        /// <summary>Queues a tensor's bytes for a header entry written by the caller in its own protocol's form; returns the byte count it must name.</summary>
+        public long Add(HostTensor t)
+        {
+            _tensors.Add(t);
+            return t.ByteCount;
+        }
+
         /// <summary>
         /// Sends the answer: <paramref name="header"/> (the JSON written with <see cref="Write"/>) and then every queued
         /// tensor's bytes straight from its array, flushing per tensor.

@@ -18,8 +18,15 @@ public sealed class JsonBody : IDisposable
     private byte[]? _rented;
     private byte[]? _skeleton;
 
-    private JsonBody(JsonDocument document, byte[] rented, byte[]? skeleton, Dictionary<string, Dictionary<string, HostTensor>>? tensors) =>
-        (_document, _rented, _skeleton, Tensors) = (document, rented, skeleton, tensors);
+    private JsonBody(JsonDocument document, byte[] rented, byte[]? skeleton, Dictionary<string, Dictionary<string, HostTensor>>? tensors,
+        BinaryTensorBody.Segment? binary = null) =>
+        (_document, _rented, _skeleton, Tensors, Binary) = (document, rented, skeleton, tensors, binary);
+
+    /// <summary>
+    /// The bytes after a framed body's JSON header, for a caller that reads its tensors itself (the Open Inference
+    /// Protocol's lists): null unless the body was framed and read with <c>binary: true</c>.
+    /// </summary>
+    public BinaryTensorBody.Segment? Binary { get; }
 
     public JsonElement RootElement => _document.RootElement;
 
@@ -32,11 +39,13 @@ public sealed class JsonBody : IDisposable
     /// <summary>Reads and parses the body, refusing a content type other than JSON unless the caller has already judged
     /// it (<paramref name="contentTypeChecked"/>: the Open Inference Protocol's bodies are JSON whatever the header says).</summary>
     public static async Task<JsonBody> ReadAsync(HttpRequest request, CancellationToken cancellation, TensorFieldsToRead? tensors = null,
-        bool contentTypeChecked = false)
+        bool contentTypeChecked = false, bool binary = false)
     {
-        // A framed body (JSON header, then raw tensor bytes) is octet-stream; only endpoints that read tensor maps take one.
-        bool framed = tensors is not null && BinaryTensorBody.IsFramed(request);
-        if (framed && !request.HasJsonContentType() && !string.Equals(request.ContentType, BinaryTensorBody.ContentType, StringComparison.OrdinalIgnoreCase))
+        // A framed body (JSON header, then raw tensor bytes) is octet-stream; only endpoints that read tensors take one:
+        // as /v1 tensor maps (tensors), or handing the bytes to the caller (binary).
+        bool framed = (tensors is not null || binary) && BinaryTensorBody.IsFramed(request);
+        if (framed && !contentTypeChecked && !request.HasJsonContentType() &&
+            !string.Equals(request.ContentType, BinaryTensorBody.ContentType, StringComparison.OrdinalIgnoreCase))
             throw new ServiceException(ErrorCatalog.UnsupportedMediaType,
                 $"a body with {BinaryTensorBody.HeaderLength} must be {BinaryTensorBody.ContentType}, got {(request.ContentType is { Length: > 0 } ct ? $"'{Engine.EngineException.Clip(ct, 60)}'" : "no content type")}");
         if (!framed && !contentTypeChecked && !request.HasJsonContentType())
@@ -77,10 +86,16 @@ public sealed class JsonBody : IDisposable
             Dictionary<string, Dictionary<string, HostTensor>>? read = null;
             JsonDocument document;
             int skeletonLength;
-            if (framedJsonLength is { } jsonLength)
+            if (framedJsonLength is { } jsonLength && tensors is null)
+            {
+                CheckEscapes(bytes.Span);
+                document = JsonDocument.Parse(bytes, JsonFields.Document);
+                return new JsonBody(document, rented, null, null, new BinaryTensorBody.Segment(rented.AsMemory(jsonLength, length - jsonLength)));
+            }
+            if (framedJsonLength is { } framedLength)
             {
                 CheckEscapes(bytes.Span); // before the framed read, which decodes names
-                TensorBodyReader.ReadFramed(bytes.Span, new BinaryTensorBody.Segment(rented.AsMemory(jsonLength, length - jsonLength)), tensors!,
+                TensorBodyReader.ReadFramed(bytes.Span, new BinaryTensorBody.Segment(rented.AsMemory(framedLength, length - framedLength)), tensors!,
                     out var framed, out skeleton, out skeletonLength);
                 read = framed;
                 document = JsonDocument.Parse(skeleton is null ? bytes : skeleton.AsMemory(0, skeletonLength), JsonFields.Document);

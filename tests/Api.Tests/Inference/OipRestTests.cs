@@ -201,7 +201,7 @@ public sealed class OipRestTests(DefaultService service) : IClassFixture<Default
         (await _client.Post("/v2/models/oip-absent/infer", new { inputs = Array.Empty<object>() })).OipError(404, "not_found");
         (await _client.Post("/v2/models/oip-refuse/versions/7/infer", new { inputs = Array.Empty<object>() })).OipError(404, "not_found");
 
-        // Content types: none, JSON and curl's form default are read as JSON; others and the binary framing are refused.
+        // Content types: none, JSON and curl's form default are read as JSON; octet-stream only as the binary framing.
         foreach (var type in new string?[] { null, "application/x-www-form-urlencoded" })
         {
             using var content = new ByteArrayContent(Encoding.UTF8.GetBytes(Serialize(One("FP32", [1], new[] { 3.0 }))));
@@ -218,8 +218,112 @@ public sealed class OipRestTests(DefaultService service) : IClassFixture<Default
         using (var framed = new HttpRequestMessage(HttpMethod.Post, "/v2/models/oip-refuse/infer") { Content = new StringContent("{}", Encoding.UTF8, "application/json") })
         {
             framed.Headers.Add("Inference-Header-Content-Length", "2");
-            (await SendAsync(_client, framed)).OipError(415, "unsupported_media_type", "binary tensor extension");
+            (await SendAsync(_client, framed)).OipError(400, "invalid_argument", "'inputs' is required"); // framed, read, and empty
         }
+    }
+
+    /// <summary>A request in the binary tensor extension's framing: the JSON header, then the tensors' bytes.</summary>
+    private static HttpRequestMessage FramedRequest(string path, object header, byte[] data, string? headerLength = null)
+    {
+        var json = JsonSerializer.SerializeToUtf8Bytes(header);
+        var content = new ByteArrayContent([.. json, .. data]);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
+        request.Headers.Add("Inference-Header-Content-Length", headerLength ?? json.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return request;
+    }
+
+    private async Task<RestReply> Framed(string path, object header, byte[] data, string? headerLength = null)
+    {
+        using var request = FramedRequest(path, header, data, headerLength);
+        return await SendAsync(_client, request);
+    }
+
+    /// <summary>A framed request whose answer is framed too: the answer's JSON header and its bytes.</summary>
+    private async Task<(JsonDocument Header, byte[] Body, int HeaderLength)> FramedBinary(string path, object header, byte[] data)
+    {
+        using var request = FramedRequest(path, header, data);
+        using var response = await _client.SendAsync(request);
+        var body = await response.Content.ReadAsByteArrayAsync();
+        Assert.True(response.IsSuccessStatusCode, Encoding.UTF8.GetString(body));
+        Assert.Equal("application/octet-stream", response.Content.Headers.ContentType?.MediaType);
+        int length = int.Parse(response.Headers.GetValues("Inference-Header-Content-Length").Single(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(body.Length, response.Content.Headers.ContentLength);
+        return (JsonDocument.Parse(body.AsMemory(0, length)), body, length);
+    }
+
+    private static byte[] Fp32Bytes(double[] values) => values.SelectMany(v => BitConverter.GetBytes((float)v)).ToArray();
+
+    private static object BinaryFp32(string name, int[] shape, int count) =>
+        new { name, datatype = "FP32", shape, parameters = new { binary_data_size = count * 4 } };
+
+    [Fact]
+    public async Task BinaryTensorExtension_InAndOut_ForInferAndTheGradientExtension()
+    {
+        await Register("oip-binary", MlpProgram, ["y", "s"]);
+        var json = (await _client.Post("/v2/models/oip-binary/infer", new { inputs = MlpInputs })).Ok().Body.GetProperty("outputs");
+
+        // Inputs as binary data (x binary, w as JSON), every output asked back as binary.
+        var (header, raw, headerLength) = await FramedBinary("/v2/models/oip-binary/infer", new
+        {
+            inputs = new object[] { BinaryFp32("x", [2, 3], 6), Fp32("w", [3, 2], W) },
+            parameters = new { binary_data_output = true },
+        }, Fp32Bytes(X));
+        using var headerDocument = header;
+        int offset = headerLength;
+        foreach (var output in header.RootElement.GetProperty("outputs").EnumerateArray())
+        {
+            int size = output.GetProperty("parameters").GetProperty("binary_data_size").GetInt32();
+            Assert.False(output.TryGetProperty("data", out _));
+            var values = Enumerable.Range(0, size / 4).Select(i => BitConverter.ToSingle(raw, offset + 4 * i)).ToArray();
+            // JSON prints a float32 in its shortest form: read back as float32, the same bits.
+            Assert.Equal(Data(Named(json, output.GetProperty("name").GetString()!)).Select(v => (float)v), values);
+            offset += size;
+        }
+        Assert.Equal(raw.Length, offset);
+
+        // One output asked as binary, the other as JSON; a batch of cotangents sent as binary data for a VJP.
+        var (one, _, _) = await FramedBinary("/v2/models/oip-binary/infer", new
+        {
+            inputs = new object[] { BinaryFp32("w", [3, 2], 6), BinaryFp32("x", [2, 3], 6) },
+            outputs = new object[] { new { name = "y", parameters = new { binary_data = true } }, new { name = "s" } },
+        }, [.. Fp32Bytes(W), .. Fp32Bytes(X)]); // bytes in the order the tensors appear: w, then x
+        using (one)
+        {
+            var outputs = one.RootElement.GetProperty("outputs");
+            Assert.True(Named(outputs, "y").GetProperty("parameters").TryGetProperty("binary_data_size", out _));
+            Assert.Equal(Data(Named(json, "s")), Data(Named(outputs, "s")));
+        }
+        double[] cotangents = [1, 0, 0, 1, 0.5, -2, 3, 0.25];
+        var vjp = await Framed("/v2/models/oip-binary/vjp", new
+        {
+            cotangents = new[] { BinaryFp32("y", [2, 2, 2], 8) }, // before the inputs: its bytes come first
+            inputs = new object[] { BinaryFp32("x", [2, 3], 6), Fp32("w", [3, 2], W) },
+        }, [.. Fp32Bytes(cotangents), .. Fp32Bytes(X)]);
+        var expected = (await _client.Post("/v2/models/oip-binary/vjp", new { inputs = MlpInputs, cotangents = new[] { Fp32("y", [2, 2, 2], cotangents) } })).Ok();
+        Assert.Equal(HttpStatusCode.OK, vjp.Status);
+        foreach (var name in new[] { "x", "w" })
+            Assert.Equal(Data(Named(expected.Body.GetProperty("derivatives"), name)), Data(Named(vjp.Body.GetProperty("derivatives"), name)));
+    }
+
+    [Fact]
+    public async Task BinaryTensorExtension_EveryDisagreement_IsAnOipError()
+    {
+        await Register("oip-binary-bad", "y = x * 2");
+        const string path = "/v2/models/oip-binary-bad/infer";
+        var x = new[] { BinaryFp32("x", [2], 2) };
+        (await Framed(path, new { inputs = x }, Fp32Bytes([1, 2]), headerLength: "ten")).OipError(400, "invalid_argument", "one decimal integer");
+        (await Framed(path, new { inputs = x }, Fp32Bytes([1, 2]), headerLength: "100000")).OipError(400, "invalid_argument", "the body has");
+        (await Framed(path, new { inputs = new[] { BinaryFp32("x", [3], 2) } }, Fp32Bytes([1, 2]))).OipError(400, "invalid_tensor", "needs 12 bytes");
+        (await Framed(path, new { inputs = x }, Fp32Bytes([1]))).OipError(400, "invalid_tensor", "only 4 bytes");
+        (await Framed(path, new { inputs = x }, Fp32Bytes([1, 2, 3]))).OipError(400, "invalid_argument", "follow the last tensor");
+        (await Framed(path, new { inputs = new[] { new { name = "x", datatype = "FP32", shape = new[] { 2 }, data = new[] { 1.0, 2 }, parameters = new { binary_data_size = 8 } } } },
+            Fp32Bytes([1, 2]))).OipError(400, "invalid_argument", "cannot be given with binary_data_size");
+        (await Framed(path, new { inputs = new[] { Fp32("x", [2], [1, 2]) }, parameters = new { binary_data_output = "yes" } }, []))
+            .OipError(400, "invalid_argument", "binary_data_output");
+        // Within the limits, the framing works: the same answer as JSON.
+        var ok = await Framed(path, new { inputs = x }, Fp32Bytes([1, 2]));
+        Assert.Equal([2.0, 4], Data(Named(ok.Body.GetProperty("outputs"), "y")));
     }
 
     [Fact]

@@ -250,7 +250,7 @@ public static class FuzzTargets
         var transforms = FuzzHost.Shared.NewTransforms();
         var steps = Enum.GetValues<InferenceKind>().Select(kind => (kind.ToString().ToLowerInvariant(), (Action)(() =>
         {
-            var call = OipJson.ReadCall(kind, "fuzz", null, doc.RootElement, FuzzHost.Limits);
+            var call = OipJson.ReadCall(kind, "fuzz", null, doc.RootElement, FuzzHost.Limits, binary: null, out _);
             var request = InferenceService.ToRequest(call, new ComputationSource(Graph: OipModel.Value));
             var result = FuzzHost.Run(transforms, request);
             using var w = new Utf8JsonWriter(System.IO.Stream.Null);
