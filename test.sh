@@ -42,6 +42,8 @@ command -v curl >/dev/null || need+=(curl)
 [[ -x /usr/bin/chromium ]] || need+=(chromium)
 # ONNX's own test models with reference data (tests/Onnx.Tests' conformance run).
 [[ -d /usr/share/libonnx-testdata/data/node ]] || need+=(libonnx-testdata)
+# ONNX's Python helpers: the interop OIP clients build their MLP, CNN and transformer models with them.
+/usr/bin/python3 -c 'import onnx.helper' >/dev/null 2>&1 || need+=(python3-onnx)
 if ((${#need[@]})); then
   echo "test.sh: apt-get install ${need[*]}"
   apt-get update -qq

@@ -67,7 +67,8 @@ public sealed class InteropTests(ITestOutputHelper output)
     [Fact]
     public async Task Python_OIP_client_runs_infer_and_the_gradient_extension_over_REST_and_gRPC()
     {
-        if (!Prerequisites.Available(await Prerequisites.MissingForPythonAsync(), output)) return;
+        // A JSON-graph MLP, then an ONNX MLP, CNN and transformer block built with ONNX's helpers and checked against PyTorch.
+        if (!Prerequisites.Available(await Prerequisites.MissingForOnnxModelsAsync(), output)) return;
         await RunClientAsync(server => (Prerequisites.Python,
             [Path.Combine(Prerequisites.InteropDir, "python", "oip_client.py"), server.RestBase, server.GrpcTarget], Prerequisites.InteropDir));
     }
@@ -75,9 +76,21 @@ public sealed class InteropTests(ITestOutputHelper output)
     [Fact]
     public async Task Node_OIP_client_runs_infer_and_the_gradient_extension_over_REST_and_gRPC()
     {
-        if (!Prerequisites.Available(await Prerequisites.MissingForNodeAsync(), output)) return;
+        if (!Prerequisites.Available(await Prerequisites.MissingForNodeAsync() ?? await Prerequisites.MissingForOnnxModelsAsync(), output)) return;
         var dir = Path.Combine(Prerequisites.InteropDir, "node");
-        await RunClientAsync(server => ("node", [Path.Combine(dir, "oip_client.mjs"), server.RestBase, server.GrpcTarget], dir));
+        // The same ONNX models the Python client uses, written by its builder for the Node client to upload.
+        var models = Directory.CreateTempSubdirectory("autograd-node-onnx-").FullName;
+        try
+        {
+            var (code, text) = await ChildProcess.RunAsync(Prerequisites.Python,
+                [Path.Combine(Prerequisites.InteropDir, "python", "onnx_models.py"), models], Prerequisites.InteropDir, ClientTimeout);
+            Assert.True(code == 0, text);
+            await RunClientAsync(server => ("node", [Path.Combine(dir, "oip_client.mjs"), server.RestBase, server.GrpcTarget, models], dir));
+        }
+        finally
+        {
+            Directory.Delete(models, recursive: true);
+        }
     }
 
     private async Task RunClientAsync(Func<ServerProcess, (string File, string[] Arguments, string WorkingDirectory)> client,

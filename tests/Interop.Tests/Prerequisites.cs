@@ -37,6 +37,14 @@ public static class Prerequisites
         return code == 0 ? null : $"Debian's python3-grpcio / python3-grpc-tools are not importable by {Python}: {text.Trim()}";
     }
 
+    /// <summary>What the OIP clients' ONNX models need: ONNX's Python helpers to build them, PyTorch to check them, grpc for the Python client.</summary>
+    public static async Task<string?> MissingForOnnxModelsAsync()
+    {
+        if (!File.Exists(Python)) return $"{Python} is not installed";
+        var (code, text) = await ChildProcess.RunAsync(Python, ["-c", "import numpy, onnx.helper, torch, grpc, grpc_tools.protoc"], InteropDir, TimeSpan.FromSeconds(60));
+        return code == 0 ? null : $"Debian's python3-onnx, python3-torch, python3-grpcio or python3-grpc-tools are not importable by {Python}: {text.Trim()}";
+    }
+
     public static string PythonClientDir { get; } = typeof(Prerequisites).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
         .First(a => a.Key == "AutogradPythonClientDir").Value!;
 

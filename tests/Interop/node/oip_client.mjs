@@ -3,10 +3,13 @@
 //
 // Loads the project's inference/grpc_service.proto and autograd/v2/gradient.proto at run time, registers a small MLP
 // (JSON graph over /v1), then runs inference, a batch of VJPs and a JVP over REST and gRPC and checks every number
-// against the engine's own /v1 transforms. Exits non-zero on any mismatch.
+// against the engine's own /v1 transforms. Given a folder of ONNX models (tests/Interop/python/onnx_models.py writes
+// an MLP, a CNN and a transformer block with models.json beside them), it uploads each file and runs inference and a
+// batch of VJPs on it over both transports too. Exits non-zero on any mismatch.
 //
-// Usage: node oip_client.mjs REST_BASE HOST:GRPC_PORT   (e.g. http://127.0.0.1:8080 127.0.0.1:8081)
+// Usage: node oip_client.mjs REST_BASE HOST:GRPC_PORT [ONNX_MODELS_DIR]   (e.g. http://127.0.0.1:8080 127.0.0.1:8081)
 // Environment: AUTOGRAD_PROTOS overrides the .proto folder (default: src/Contracts/Protos of this repository).
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import grpc from '@grpc/grpc-js';
@@ -16,6 +19,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const protos = process.env.AUTOGRAD_PROTOS || path.resolve(here, '..', '..', '..', 'src', 'Contracts', 'Protos');
 const rest = process.argv[2] || process.env.AUTOGRAD_REST || 'http://127.0.0.1:8080';
 const target = process.argv[3] || process.env.AUTOGRAD_GRPC || '127.0.0.1:8081';
+const onnxDir = process.argv[4];
 const timeoutMs = 30_000;
 const model = 'node-oip-mlp';
 
@@ -147,11 +151,73 @@ async function grpcChecks() {
   }
 }
 
+// The ONNX models: each file uploaded as application/onnx, then infer and a batch of two VJPs over REST and gRPC.
+async function onnxChecks() {
+  const models = JSON.parse(fs.readFileSync(path.join(onnxDir, 'models.json'), 'utf8'));
+  const definition = protoLoader.loadSync([path.join('inference', 'grpc_service.proto'), path.join('autograd', 'v2', 'gradient.proto')], loadOptions);
+  const loaded = grpc.loadPackageDefinition(definition);
+  const oip = new loaded.inference.GRPCInferenceService(target, grpc.credentials.createInsecure());
+  const gradients = new loaded.autograd.v2.GradientService(target, grpc.credentials.createInsecure());
+  try {
+    for (const [kind, m] of Object.entries(models)) {
+      const name = `node-onnx-${kind}`;
+      const put = await fetch(`${rest}/v1/models/${name}`, {
+        method: 'PUT', headers: { 'content-type': 'application/onnx' }, body: fs.readFileSync(path.join(onnxDir, m.file)),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      check(put.status === 200 && (await put.json()).format === 'onnx', `${kind}: the ONNX file registers`);
+      const v1Model = async (transform, fields = {}) => {
+        const inputs = Object.fromEntries(m.inputs.map(i => [i.name, { dtype: 'float32', shape: i.shape, data: i.data }]));
+        const r = await http('POST', `/v1/${transform}`, { model: name, inputs, ...fields });
+        if (r.status !== 200) throw new Error(`/v1/${transform} on ${name} failed: ${r.status} ${JSON.stringify(r.body)}`);
+        return r.body;
+      };
+      const oipIn = m.inputs.map(i => ({ name: i.name, datatype: 'FP32', shape: i.shape, data: i.data }));
+      const evaluated = (await v1Model('evaluate')).outputs;
+      const infer = await http('POST', `/v2/models/${name}/infer`, { inputs: oipIn });
+      check(infer.status === 200 && m.outputs.every(o => close(named(infer.body.outputs, o.name).data, evaluated[o.name].data)),
+        `${kind}: REST infer equals /v1 evaluate`);
+
+      const out = m.differentiate, wrt = m.wrt;
+      const outShape = m.outputs.find(o => o.name === out).shape;
+      const size = outShape.reduce((a, b) => a * b, 1);
+      const rows = [0, 1].map(b => Array.from({ length: size }, (_, j) => (((j * 3 + b * 5) % 7) - 3) / 3));
+      const vjp = await http('POST', `/v2/models/${name}/vjp`, {
+        inputs: oipIn, wrt: [wrt], cotangents: [{ name: out, datatype: 'FP32', shape: [2, ...outShape], data: rows.flat() }],
+      });
+      check(vjp.status === 200 && vjp.body.parameters.batch_size === 2, `${kind}: REST vjp takes a batch of two`);
+      const n = m.inputs.find(i => i.name === wrt).data.length;
+      for (let r = 0; r < rows.length; r++) {
+        const g = (await v1Model('gradient', { outputs: [out], wrt: [wrt], seeds: { [out]: { dtype: 'float32', shape: outShape, data: rows[r] } } }))
+          .gradients[wrt].data;
+        check(close(named(vjp.body.derivatives, wrt).data.slice(r * n, (r + 1) * n), g, 1e-4), `${kind}: REST vjp row ${r} equals /v1 gradient`);
+      }
+
+      const request = {
+        model_name: name,
+        inputs: m.inputs.map(i => ({ name: i.name, datatype: 'FP32', shape: i.shape })),
+        raw_input_contents: m.inputs.map(i => rawFloats(i.data)),
+      };
+      const response = await unary(oip, 'ModelInfer', request);
+      check(response.outputs.every((o, k) => close(floats(response.raw_output_contents[k]), evaluated[o.name].data)),
+        `${kind}: gRPC ModelInfer equals /v1 evaluate`);
+      const grad = await unary(gradients, 'Vjp', {
+        infer: request, wrt: [wrt], cotangents: [{ name: out, datatype: 'FP32', shape: [2, ...outShape], contents: { fp32_contents: rows.flat() } }],
+      });
+      check(close(floats(grad.raw_derivative_contents[0]), named(vjp.body.derivatives, wrt).data, 1e-5), `${kind}: gRPC Vjp equals REST vjp`);
+    }
+  } finally {
+    oip.close();
+    gradients.close();
+  }
+}
+
 async function main() {
   const put = await http('PUT', `/v1/models/${model}`, { graph });
   if (put.status !== 200) throw new Error(`registering the model failed: ${put.status} ${JSON.stringify(put.body)}`);
   await restChecks();
   await grpcChecks();
+  if (onnxDir) await onnxChecks();
   if (failures.length > 0) {
     console.error(`${failures.length} check(s) failed`);
     process.exit(1);

@@ -4,7 +4,9 @@
 gRPC stubs are generated at run time from the project's inference/grpc_service.proto and autograd/v2/gradient.proto
 with Debian's python3-grpc-tools, as any protocol client would; REST is plain HTTP (urllib). The script registers a
 small MLP as a JSON graph over /v1, then runs inference, a batch of VJPs, a JVP and a Jacobian over both transports
-and checks every number against the engine's own /v1 transforms. Exits non-zero on any mismatch.
+and checks every number against the engine's own /v1 transforms. Then it uploads three ONNX models built with ONNX's
+own helpers (onnx_models.py: an MLP, a CNN and a transformer block) as application/onnx files and runs the same calls
+on each, over REST (JSON and the binary tensor extension) and gRPC. Exits non-zero on any mismatch.
 
 Usage: oip_client.py REST_BASE HOST:GRPC_PORT   (e.g. http://127.0.0.1:8080 127.0.0.1:8081)
 Environment: AUTOGRAD_PROTOS overrides the .proto folder (default: src/Contracts/Protos of this repository).
@@ -211,6 +213,124 @@ def grpc_checks():
     channel.close()
 
 
+def put_onnx(name, path):
+    with open(path, "rb") as f:
+        data = f.read()
+    request = urllib.request.Request(REST + f"/v1/models/{name}", data=data, method="PUT")
+    request.add_header("content-type", "application/onnx")
+    with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+        return json.loads(response.read())
+
+
+def v1_model(model, transform, inputs, **fields):
+    v1_inputs = {i["name"]: {"dtype": "float32", "shape": i["shape"], "data": i["data"]} for i in inputs}
+    status, body = http("POST", f"/v1/{transform}", {"model": model, "inputs": v1_inputs, **fields})
+    if status != 200:
+        raise SystemExit(f"/v1/{transform} on {model} failed: {status} {body}")
+    return body
+
+
+def count(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def framed(path, header, data):
+    """POSTs a body in the binary tensor extension's framing; returns the answer's JSON header and its bytes after it."""
+    head = json.dumps(header).encode()
+    request = urllib.request.Request(REST + path, data=head + data, method="POST")
+    request.add_header("content-type", "application/octet-stream")
+    request.add_header("Inference-Header-Content-Length", str(len(head)))
+    with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+        length = int(response.headers["Inference-Header-Content-Length"])
+        body = response.read()
+    return json.loads(body[:length]), body[length:]
+
+
+def onnx_checks(models_dir):
+    """The ONNX models over REST and gRPC: infer, a batch of VJPs, a JVP and a Jacobian, each against /v1."""
+    from inference import grpc_service_pb2 as pb, grpc_service_pb2_grpc as pb_grpc
+    from autograd.v2 import gradient_pb2, gradient_pb2_grpc
+    import onnx_reference  # beside this script, on sys.path since main put it there
+    with open(os.path.join(models_dir, "models.json")) as f:
+        models = json.load(f)
+    channel = grpc.insecure_channel(TARGET)
+    oip = pb_grpc.GRPCInferenceServiceStub(channel)
+    gradients = gradient_pb2_grpc.GradientServiceStub(channel)
+    for kind, m in models.items():
+        model = f"py-onnx-{kind}"
+        described = put_onnx(model, os.path.join(models_dir, m["file"]))
+        check(described["format"] == "onnx" and described["outputs"] == [o["name"] for o in m["outputs"]], f"{kind}: the ONNX file registers")
+        inputs, out, wrt = m["inputs"], m["differentiate"], m["wrt"]
+        out_shape = next(o["shape"] for o in m["outputs"] if o["name"] == out)
+        oip_in = [{"name": i["name"], "datatype": "FP32", "shape": i["shape"], "data": i["data"]} for i in inputs]
+        evaluated = v1_model(model, "evaluate", inputs)["outputs"]
+
+        status, infer = http("POST", f"/v2/models/{model}/infer", {"inputs": oip_in})
+        check(status == 200 and all(close(named(infer["outputs"], o["name"])["data"], evaluated[o["name"]]["data"]) for o in m["outputs"]),
+              f"{kind}: REST infer equals /v1 evaluate")
+
+        # The same inference in the binary tensor extension: input bytes after the JSON, outputs back as bytes.
+        header, data = framed(f"/v2/models/{model}/infer", {
+            "inputs": [{"name": i["name"], "datatype": "FP32", "shape": i["shape"], "parameters": {"binary_data_size": 4 * len(i["data"])}}
+                       for i in inputs],
+            "parameters": {"binary_data_output": True}}, b"".join(raw_floats(i["data"]) for i in inputs))
+        at, ok = 0, True
+        for o in header["outputs"]:
+            size = o["parameters"]["binary_data_size"]
+            ok &= close(floats(data[at:at + size]), evaluated[o["name"]]["data"])
+            at += size
+        check(ok and at == len(data), f"{kind}: REST infer with binary tensors equals /v1 evaluate")
+
+        rows = [[((j * 7 + b * 3) % 5 - 2) / 2 for j in range(count(out_shape))] for b in range(2)]
+        status, vjp = http("POST", f"/v2/models/{model}/vjp", {
+            "inputs": oip_in, "wrt": [wrt],
+            "cotangents": [{"name": out, "datatype": "FP32", "shape": [2] + out_shape, "data": [v for r in rows for v in r]}]})
+        check(status == 200 and vjp["parameters"]["batch_size"] == 2, f"{kind}: REST vjp takes a batch of two cotangents")
+        n = count(next(i["shape"] for i in inputs if i["name"] == wrt))
+        # PyTorch, reading the same file's weights, as an oracle independent of the service (float64; ours is float32).
+        torch_outputs, torch_vjp = onnx_reference.reference(kind, os.path.join(models_dir, m["file"]), inputs, out, rows[1])
+        check(all(close(named(infer["outputs"], o)["data"], v, rel=1e-4, abs_tol=1e-5) for o, v in torch_outputs.items()),
+              f"{kind}: REST infer equals PyTorch")
+        check(close(named(vjp["derivatives"], wrt)["data"][n:2 * n], torch_vjp, rel=1e-3, abs_tol=1e-4), f"{kind}: REST vjp equals PyTorch's")
+        for b, row in enumerate(rows):
+            g = v1_model(model, "gradient", inputs, outputs=[out], wrt=[wrt],
+                         seeds={out: {"dtype": "float32", "shape": out_shape, "data": row}})["gradients"][wrt]["data"]
+            check(close(named(vjp["derivatives"], wrt)["data"][b * n:(b + 1) * n], g, rel=1e-4, abs_tol=1e-5),
+                  f"{kind}: REST vjp row {b} equals /v1 gradient")
+
+        tangent = [((j * 5) % 3 - 1) / 2 for j in range(n)]
+        status, jvp = http("POST", f"/v2/models/{model}/jvp", {
+            "inputs": oip_in, "of": [out], "tangents": [{"name": wrt, "datatype": "FP32", "shape": inputs[0]["shape"], "data": tangent}]})
+        expected = v1_model(model, "jvp", inputs, outputs=[out],
+                            tangents={wrt: {"dtype": "float32", "shape": inputs[0]["shape"], "data": tangent}})["tangents_out"][out]["data"]
+        check(status == 200 and close(named(jvp["derivatives"], out)["data"], expected, rel=1e-4, abs_tol=1e-5), f"{kind}: REST jvp equals /v1 jvp")
+
+        status, jac = http("POST", f"/v2/models/{model}/jacobian", {"inputs": oip_in, "wrt": [wrt], "of": [out]})
+        expected = v1_model(model, "jacobian", inputs, wrt=[wrt], outputs=[out])["jacobians"][out][wrt]
+        block = named(jac["derivatives"], f"{out}/{wrt}")
+        check(status == 200 and block["shape"] == expected["shape"] and close(block["data"], expected["data"], rel=1e-4, abs_tol=1e-5),
+              f"{kind}: REST jacobian equals /v1 jacobian")
+
+        request = pb.ModelInferRequest(model_name=model)
+        for i in inputs:
+            request.inputs.add(name=i["name"], datatype="FP32", shape=i["shape"])
+            request.raw_input_contents.append(raw_floats(i["data"]))
+        response = oip.ModelInfer(request, timeout=TIMEOUT_S)
+        check(all(close(floats(response.raw_output_contents[k]), evaluated[o.name]["data"]) for k, o in enumerate(response.outputs)),
+              f"{kind}: gRPC ModelInfer equals /v1 evaluate")
+        grad = gradient_pb2.GradientRequest(infer=request, wrt=[wrt])
+        grad.cotangents.add(name=out, datatype="FP32", shape=[2] + out_shape)
+        grad.raw_cotangent_contents.append(raw_floats([v for r in rows for v in r]))
+        result = gradients.Vjp(grad, timeout=TIMEOUT_S)
+        got = floats(result.raw_derivative_contents[0])
+        check(list(result.derivatives[0].shape) == [2] + inputs[0]["shape"] and close(got, named(vjp["derivatives"], wrt)["data"]),
+              f"{kind}: gRPC Vjp equals REST vjp")
+    channel.close()
+
+
 def main():
     status, body = http("PUT", f"/v1/models/{MODEL}", {"graph": GRAPH})
     if status != 200:
@@ -220,6 +340,11 @@ def main():
     try:
         generate_stubs(work)
         grpc_checks()
+        models_dir = os.path.join(work, "models")
+        sys.path.insert(0, HERE)
+        import onnx_models
+        onnx_models.write(models_dir)
+        onnx_checks(models_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if failures:
