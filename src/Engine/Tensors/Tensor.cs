@@ -145,6 +145,16 @@ public sealed unsafe partial class Tensor : IDisposable
         return new Tensor(Scope, shape, DType, _storage);
     }
 
+    /// <summary>The bytes behind this tensor, for the backend that made them (a device backend reaches its buffers here).</summary>
+    internal Storage Storage
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _storage;
+        }
+    }
+
     /// <summary>True when no other tensor (a view, or the tensor a view was made of) shares this tensor's bytes.</summary>
     internal bool OwnsStorageAlone => !_disposed && _storage.RefCount == 1;
 
