@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""The device check's PyTorch half: the same figures as bench/Gpu (add and copy GB/s on 1 GiB, SGEMM/DGEMM TFLOP/s at
+4096 and 8192, W4's chain on 10M elements in ms) with PyTorch CUDA, TF32 off like ours. Prints JSON."""
+import json
+import sys
+import time
+
+import torch
+
+torch.backends.cuda.matmul.allow_tf32 = False
+dev = torch.device("cuda")
+
+
+def timed(work):
+    work()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        work()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[2]
+
+
+n = 1 << 28
+a = torch.full((n,), 1.5, device=dev)
+b = torch.full((n,), 2.5, device=dev)
+r = {"add_gbps": 3 * n * 4 / timed(lambda: a + b) / 1e9}
+y = torch.empty_like(a)
+r["copy_gbps"] = 2 * n * 4 / timed(lambda: y.copy_(a)) / 1e9
+x = torch.full((10_000_000,), 0.5, device=dev)
+r["w4_chain_ms"] = 1e3 * timed(lambda: torch.sin(x) * torch.exp(-x * x) + torch.tanh(x))
+del a, b, y, x
+for size in (4096, 8192):
+    for dtype, name in ((torch.float32, "sgemm"), (torch.float64, "dgemm")):
+        p = torch.full((size, size), 0.01, device=dev, dtype=dtype)
+        q = torch.full((size, size), 0.02, device=dev, dtype=dtype)
+        r[f"{name}_{size}_tflops"] = 2 * size ** 3 / timed(lambda: p @ q) / 1e12
+json.dump(r, sys.stdout, indent=1)
