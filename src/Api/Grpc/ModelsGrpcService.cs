@@ -24,6 +24,8 @@ public sealed class ModelsGrpcService(ModelRepository repo, IOptions<LimitsOptio
             var imported = OnnxImporter.Import(bytes, new OnnxImportOptions { Limits = graphLimits, Dims = request.Dims });
             return Task.FromResult(Info(repo.PutOnnx(request.Name, imported, bytes, CallerOf(context))));
         }
+        if (request.Dims.Count > 0)
+            throw EngineException.InvalidArgument("dims size an ONNX model's symbolic dimensions: send them with onnx, not with a graph or program");
         var graph = request.SourceCase switch
         {
             PutModelRequest.SourceOneofCase.Graph => ProtoMapping.ToEngine(request.Graph, graphLimits),
@@ -56,6 +58,7 @@ public sealed class ModelsGrpcService(ModelRepository repo, IOptions<LimitsOptio
         var info = new ModelInfo
         {
             Name = m.Name,
+            Format = m.Format,
             NodeCount = m.Plan.NodeCount,
             Flops = m.Plan.Estimates.Flops,
             PeakBytes = m.Plan.Estimates.PeakBytes,
