@@ -89,18 +89,27 @@ public sealed partial class GpuBackend
             _host.Concat(inputs, axis, output);
             return;
         }
-        var outStrides = output.Shape.Strides();
+        // As on the CPU: each input is [outer, its share] and the output [outer, every share in turn], which also
+        // serves stack (inputs one rank below the output).
+        long outer = 1;
+        for (int d = 0; d < axis; d++) outer *= output.Shape[d];
+        if (outer == 0 || output.ElementCount == 0) return;
+        int total = (int)(output.ElementCount / outer);
         lock (Sync)
         {
-            long offset = 0;
+            int offset = 0;
             foreach (var input in inputs)
             {
-                var layout = Iterate(input.Shape);
-                SetContiguous(input.Shape, ref layout.StrideX);
-                for (int d = 0; d < output.Rank; d++) layout.StrideY.Set(d, (int)outStrides[d]);
-                layout.BaseY = (int)(offset * outStrides[axis]);
+                int share = (int)(input.ElementCount / outer);
+                var layout = new CopyLayout { Rank = 2, BaseY = offset };
+                layout.Shape.Set(0, (int)outer);
+                layout.Shape.Set(1, share);
+                layout.StrideX.Set(0, share);
+                layout.StrideX.Set(1, 1);
+                layout.StrideY.Set(0, total);
+                layout.StrideY.Set(1, 1);
                 CopyLocked(input, output, layout, input.ElementCount);
-                offset += input.Shape[axis];
+                offset += share;
             }
         }
     }

@@ -56,6 +56,9 @@ public class GpuMovementTests
     {
         Check(dtype, [new Shape(2, 1, 3), new Shape(2, 0, 3), new Shape(2, 2, 3)], new Shape(2, 3, 3), (b, x, y) => b.Concat(x, 1, y));
         Check(dtype, [new Shape(2), new Shape(3)], new Shape(5), (b, x, y) => b.Concat(x, 0, y));
+        // Stack joins inputs one rank below the output through the same kernel.
+        Check(dtype, [new Shape(2, 2), new Shape(2, 2)], new Shape(2, 2, 2), (b, x, y) => b.Concat(x, 1, y));
+        Check(dtype, [new Shape(), new Shape()], new Shape(2), (b, x, y) => b.Concat(x, 0, y));
     }
 
     [Theory]
