@@ -58,6 +58,9 @@ internal sealed class DeviceStorage : Storage
         }
     }
 
+    /// <summary>The device buffer's address, for libraries that take pointers (cuBLAS); valid after <see cref="Input"/> or <see cref="Output"/>.</summary>
+    public nint DeviceAddress => _device.NativePtr;
+
     /// <summary>The device bytes for a kernel to read (the caller holds the backend's lock).</summary>
     public ArrayView<byte> Input()
     {

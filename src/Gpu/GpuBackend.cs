@@ -247,7 +247,8 @@ public sealed partial class GpuBackend : IBackend, IDisposable
         {
             var (x, z, y) = (In(a), In(b), Out(output));
             int n = (int)output.ElementCount;
-            if (a.DType == DType.Float32) _matMulF32(n, x.Cast<float>(), z.Cast<float>(), y.Cast<float>(), layout);
+            if (TryFasterMatMul(a, b, output, x, z, y, layout, transposeA, transposeB, n)) { }
+            else if (a.DType == DType.Float32) _matMulF32(n, x.Cast<float>(), z.Cast<float>(), y.Cast<float>(), layout);
             else _matMulF64(n, x.Cast<double>(), z.Cast<double>(), y.Cast<double>(), layout);
             Accelerator.Synchronize();
         }
@@ -255,6 +256,7 @@ public sealed partial class GpuBackend : IBackend, IDisposable
 
     public void Dispose()
     {
+        DisposeProducts();
         Accelerator.Dispose();
         _context.Dispose();
     }

@@ -1,3 +1,5 @@
+using AutogradService.Engine.Ops;
+using AutogradService.Engine.Tensors;
 using AutogradService.Gpu;
 using ILGPU;
 using ILGPU.Backends.EntryPoints;
@@ -85,6 +87,24 @@ public sealed class GemmKernelTests : IDisposable
             m * n, da.View, db.View, simple.View, layout);
         _accelerator.Synchronize();
         Assert.Equal(simple.GetAsArray1D(), tiled.GetAsArray1D());
+    }
+
+    [Fact]
+    public void TheBackend_RunsProductsTiled_WhereAGroupHoldsATile_AndSaysSo()
+    {
+        using var backend = GpuBackend.CreateCpuAccelerator(new CPUDevice(16, 16, 1));
+        Assert.Equal("tiled kernel (no CUDA device)", backend.ProductEngine);
+        Assert.Equal("one thread per output (16 threads a group)", GpuTestDevice.Backend.ProductEngine);
+        using var gpu = new ExecutionScope(new ScopeOptions { Backend = backend });
+        using var cpu = new ExecutionScope();
+        var random = new Random(2);
+        var a = Enumerable.Range(0, 2 * 18 * 21).Select(_ => random.NextDouble() - 0.5).ToArray();
+        var b = Enumerable.Range(0, 2 * 17 * 21).Select(_ => random.NextDouble() - 0.5).ToArray();
+        // [2,18,21] @ [2,17,21]ᵀ: batched, the right operand transposed, no side a multiple of the tile.
+        var expected = F.MatMul(cpu.FromSpan<double>(a, [2, 18, 21]), F.Transpose(cpu.FromSpan<double>(b, [2, 17, 21]), [0, 2, 1])).ToDoubles();
+        var actual = F.MatMul(gpu.FromSpan<double>(a, [2, 18, 21]), F.Transpose(gpu.FromSpan<double>(b, [2, 17, 21]), [0, 2, 1])).ToDoubles();
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++) Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-14, $"element {i}: {actual[i]} against {expected[i]}");
     }
 
     public static IEnumerable<object[]> KernelNames => GemmKernels.All.Select(k => new object[] { k.Name });
