@@ -16,7 +16,10 @@ out=bench/results/gpu-latest.json
 mode=${1:-run}
 
 publish() {
-  dotnet publish bench/Gpu -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true -o "$bin" >/dev/null
+  local log
+  log=$(mktemp)
+  dotnet publish bench/Gpu -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true -o "$bin" >"$log" 2>&1 \
+    || { grep -E 'error|warn' "$log" >&2 || cat "$log" >&2; exit 1; }
   echo "published $(du -sh "$bin" | cut -f1) to $bin"
 }
 

@@ -106,7 +106,7 @@ foreach (var (name, unit, ours) in rows)
     double? theirs = torch?[key]?.GetValue<double>();
     string ratio = theirs is > 0 ? $"{ours / theirs.Value,7:F2}" : "      -";
     Console.WriteLine($"{name,-22} {unit,-8} {ours,10:G4} {(theirs is { } t ? t.ToString("G4") : "-"),10} {ratio}");
-    json.Add(new JsonObject { ["measure"] = name, ["unit"] = unit, ["ilgpu"] = ours, ["pytorch"] = theirs });
+    json.Add((JsonNode)new JsonObject { ["measure"] = name, ["unit"] = unit, ["ilgpu"] = ours, ["pytorch"] = theirs });
 }
 var report = new JsonObject
 {
