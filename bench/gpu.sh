@@ -1,46 +1,50 @@
 #!/usr/bin/env bash
-# The GPU check and benchmark for an H100/H200 with the CUDA 13 driver (cuBLAS 13, or 12) and PyTorch CUDA.
-#   bench/gpu.sh publish   on a machine with the .NET SDK: bench/Gpu self-contained for linux-x64 into bench/gpu-bin
-#                          (trimmed, ILGPU and the engine kept whole), so the GPU machine needs no SDK.
-#   bench/gpu.sh [run]     on the GPU machine: the GPU checks on CUDA (closing line "N passed, N failed"), then
-#                          add/copy GB/s on 1 GiB and SGEMM/DGEMM 4096/8192 TFLOP/s beside PyTorch CUDA's, a table,
-#                          bench/results/gpu-latest.json, and which cuBLAS loaded. Bounded to 8 minutes.
-#   bench/gpu.sh smoke     here, without a GPU: publishes if needed and runs everything on ILGPU's CPU accelerator at
-#                          small sizes (no PyTorch), so the script and the program are exercised.
+# The device check for the GPU backend: one prepared script for a machine with an NVIDIA GPU (H100/H200, CUDA 13
+# driver, PyTorch with CUDA), where minutes are scarce. Two steps:
+#
+#   bench/gpu.sh build   here (any machine with the .NET SDK): publishes bench/Gpu self-contained (ILGPU is not
+#                        trimmed) and packs it as bench/gpu-publish.tar.xz, small enough to carry to the device
+#   bench/gpu.sh run     there: unpacks, runs the op conformance on CUDA (closing line "N passed, N failed"), then our
+#                        figures and PyTorch CUDA's in the same run, prints the side-by-side table and writes
+#                        bench/results/gpu-latest.json. Well under 8 minutes on an H100.
+#   bench/gpu.sh smoke   here: the conformance and the bench on ILGPU's CPU accelerator at small sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin=bench/gpu-bin
-exe=$bin/AutogradService.Bench.Gpu
-out=bench/results/gpu-latest.json
-mode=${1:-run}
-
-publish() {
-  local log
-  log=$(mktemp)
-  dotnet publish bench/Gpu -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true -o "$bin" >"$log" 2>&1 \
-    || { grep -E 'error|warn' "$log" >&2 || cat "$log" >&2; exit 1; }
-  echo "published $(du -sh "$bin" | cut -f1) to $bin"
-}
-
-case $mode in
-  publish) publish ;;
+case "${1:-}" in
+  build)
+    rm -rf bench/gpu-publish
+    dotnet publish bench/Gpu -c Release -r linux-x64 --self-contained -o bench/gpu-publish -v q -nologo
+    tar -C bench -cJf bench/gpu-publish.tar.xz gpu-publish
+    ls -la bench/gpu-publish.tar.xz
+    ;;
   smoke)
-    [[ -x $exe ]] || publish
-    "$exe" --cpu-accelerator --out "${2:-/tmp/gpu-smoke.json}"
+    dotnet run --project bench/Gpu -c Release -- conformance bench --cpu-accelerator
     ;;
   run)
-    [[ -x $exe ]] || { command -v dotnet >/dev/null && publish; } || { echo "gpu.sh: no $exe and no dotnet to publish it; run 'bench/gpu.sh publish' first" >&2; exit 2; }
+    [ -d bench/gpu-publish ] || tar -C bench -xJf bench/gpu-publish.tar.xz
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-    ldconfig -p | grep -E 'libcublas\.so\.(13|12)' || echo "no libcublas.so.13/.12 in the loader cache (LD_LIBRARY_PATH may still find one)"
-    torch_json=$(mktemp)
-    if timeout 180 python3 bench/gpu_torch.py >"$torch_json"; then
-      echo "PyTorch: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["version"], d["device"])' "$torch_json")"
-    else
-      echo "PyTorch CUDA unavailable: the table has our side only"
-      echo '{}' >"$torch_json"
-    fi
-    timeout 300 "$exe" --torch "$torch_json" --out "$out"
+    ls /usr/lib/x86_64-linux-gnu/libcublas.so.* /usr/local/cuda*/lib64/libcublas.so.* 2>/dev/null || echo "no libcublas on the default paths"
+    mkdir -p bench/results
+    ours=$(mktemp); torch=$(mktemp)
+    bench/gpu-publish/AutogradService.Gpu.Bench conformance bench --json "$ours"
+    python3 bench/gpu_torch.py > "$torch"
+    python3 - "$ours" "$torch" <<'PY'
+import json, sys, datetime
+ours, torch = (json.load(open(p)) for p in sys.argv[1:3])
+rows = []
+print(f"{'figure':<20} {'ours':>12} {'pytorch':>12} {'ours/peer':>10}")
+for key in ours:
+    o, t = ours[key], torch.get(key)
+    # Higher is better for rates, lower for times: the ratio always reads "how many times PyTorch's".
+    ratio = None if not t else (o / t if not key.endswith("_ms") else t / o)
+    rows.append({"figure": key, "ours": o, "pytorch": t, "ratio": ratio})
+    print(f"{key:<20} {o:>12.3f} {t if t is not None else float('nan'):>12.3f} {ratio if ratio else float('nan'):>10.2f}")
+json.dump({"when": datetime.datetime.utcnow().isoformat() + "Z", "rows": rows}, open("bench/results/gpu-latest.json", "w"), indent=1)
+PY
     ;;
-  *) echo "usage: bench/gpu.sh [publish|run|smoke]" >&2; exit 2 ;;
+  *)
+    echo "usage: bench/gpu.sh build | run | smoke" >&2
+    exit 2
+    ;;
 esac

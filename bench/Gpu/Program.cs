@@ -1,147 +1,136 @@
 using System.Diagnostics;
 using System.Text.Json;
-using System.Text.Json.Nodes;
-using AutogradService.Bench.Gpu;
+using AutogradService.Engine;
+using AutogradService.Engine.Autodiff;
 using AutogradService.Engine.Backends;
+using AutogradService.Engine.Ops;
+using AutogradService.Engine.Tensors;
 using AutogradService.Gpu;
-using ILGPU;
-using ILGPU.Runtime;
-using ILGPU.Runtime.CPU;
-using ILGPU.Runtime.Cuda;
 
-// The GPU check and benchmark (bench/gpu.sh runs it): the GPU checks on CUDA with a closing "N passed, N failed"
-// line, then elementwise add and copy bandwidth on 1 GiB float32 tensors and SGEMM/DGEMM at 4096 and 8192 through
-// cuBLAS and the tiled kernel, side by side with PyTorch's numbers (--torch FILE, from gpu_torch.py), as a table and
-// as JSON (--out). --cpu-accelerator runs it all on ILGPU's CPU accelerator at small sizes, as a smoke test.
-bool smoke = args.Contains("--cpu-accelerator");
-string outPath = Option("--out") ?? "bench/results/gpu-latest.json";
-string? torchPath = Option("--torch");
+// The device check's .NET half (bench/gpu.sh runs it on a GPU machine, next to PyTorch CUDA):
+//   conformance  every registered op's examples forward on the GPU backend against the CPU, float64 and float32;
+//                prints "N passed, N failed"
+//   bench        elementwise add and copy on 1 GiB (GB/s), SGEMM/DGEMM at 4096 and 8192 (TFLOP/s), W4's chain on 10M
+//                elements (ms); writes JSON to --json PATH
+// --cpu-accelerator runs both on ILGPU's CPU accelerator at small sizes (a smoke run on any machine).
+bool cpu = args.Contains("--cpu-accelerator");
+string? jsonPath = args.SkipWhile(a => a != "--json").Skip(1).FirstOrDefault();
+using var gpu = cpu ? GpuBackend.CreateCpuAccelerator() : GpuBackend.TryCreateCuda() ?? throw new InvalidOperationException("no CUDA device");
+Console.WriteLine($"device: {gpu.Describe().Description}, {gpu.Describe().MemoryBytes / (1L << 30)} GiB; {gpu.BlasStatus}");
 
-// The smoke run checks on the default CPU device (16 threads a group, one thread per output): quick on a busy machine.
-var checkBackend = smoke ? GpuBackend.CreateCpuAccelerator() : GpuBackend.TryCreateCuda();
-if (checkBackend is null)
+if (args.Contains("conformance"))
 {
-    Console.Error.WriteLine("gpu bench: no CUDA device (driver or device missing); --cpu-accelerator runs the smoke test");
-    return 2;
-}
-string device = checkBackend.Describe().Description;
-string products = checkBackend.ProductEngine;
-Console.WriteLine($"device: {device}");
-Console.WriteLine($"products: {products}");
-var (passed, failed) = Checks.Run(checkBackend, Console.Out);
-checkBackend.Dispose();
-Console.WriteLine($"checks: {passed} passed, {failed} failed");
-
-using var context = Context.Create(b =>
-{
-    if (smoke) b.CPU(new CPUDevice(16, 16, 1));
-    else b.Cuda();
-});
-using Accelerator accelerator = smoke ? context.CreateCPUAccelerator(0) : context.CreateCudaAccelerator(0);
-string cublasReport = "cuBLAS not tried (CPU accelerator)";
-using var cublas = accelerator is CudaAccelerator ? Cublas.TryLoad(out cublasReport) : null;
-Console.WriteLine(cublasReport);
-if (cublas is not null && accelerator is CudaAccelerator c) cublas.SetStream(((CudaStream)c.DefaultStream).StreamPtr);
-
-long elements = smoke ? 1 << 14 : 1L << 28; // 1 GiB of float32 on the GPU
-var rows = new List<(string Name, string Unit, double Ours)>();
-var fill = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(Kernels.FillF32);
-var add = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, BroadcastLayout>(Kernels.BinaryF32);
-var copy = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, CopyLayout>(Kernels.CopyI32);
-using (var a = accelerator.Allocate1D<float>(elements))
-using (var b = accelerator.Allocate1D<float>(elements))
-using (var y = accelerator.Allocate1D<float>(elements))
-{
-    fill((int)elements, a.View, 1.5f);
-    fill((int)elements, b.View, 2.5f);
-    var layout = new BroadcastLayout { Rank = 1 };
-    layout.Shape.Set(0, (int)elements);
-    layout.StrideA.Set(0, 1);
-    layout.StrideB.Set(0, 1);
-    double addSeconds = Best(5, () => add((int)elements, a.View, b.View, y.View, (int)BinaryKernel.Add, layout));
-    rows.Add(("add f32 1 GiB", "GB/s", 3.0 * elements * 4 / addSeconds / 1e9));
-    var copyLayout = new CopyLayout { Rank = 1 };
-    copyLayout.Shape.Set(0, (int)elements);
-    copyLayout.StrideX.Set(0, 1);
-    copyLayout.StrideY.Set(0, 1);
-    double copySeconds = Best(5, () => copy((int)elements, a.View.AsContiguous().Cast<int>(), y.View.AsContiguous().Cast<int>(), copyLayout));
-    rows.Add(("copy f32 1 GiB", "GB/s", 2.0 * elements * 4 / copySeconds / 1e9));
+    int passed = 0, failed = 0;
+    foreach (var op in OpRegistry.Default.All)
+        for (int e = 0; e < op.Examples.Count; e++)
+            foreach (var dtype in new[] { DType.Float64, DType.Float32 })
+            {
+                var problem = Conformance.Check(gpu, op, op.Examples[e], dtype);
+                if (problem is null) passed++;
+                else
+                {
+                    failed++;
+                    Console.WriteLine($"FAIL {op.Name} #{e} {dtype.WireName()}: {problem}");
+                }
+            }
+    Console.WriteLine($"{passed} passed, {failed} failed");
+    if (failed > 0) Environment.ExitCode = 1;
 }
 
-var tiledF32 = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulLayout>(GemmKernels.TiledF32);
-var tiledF64 = accelerator.LoadStreamKernel<ArrayView<double>, ArrayView<double>, ArrayView<double>, MatMulLayout>(GemmKernels.TiledF64);
-foreach (int n in smoke ? new[] { 32 } : new[] { 4096, 8192 })
+if (args.Contains("bench"))
 {
-    var layout = new MatMulLayout { M = n, N = n, K = n, ARow = n, ACol = 1, BRow = n, BCol = 1 };
-    double flops = 2.0 * n * n * n;
-    var call = Cublas.RowMajor(n, n, n, false, false, 0, 0, 1);
-    using (var a = accelerator.Allocate1D<float>((long)n * n))
-    using (var b = accelerator.Allocate1D<float>((long)n * n))
-    using (var y = accelerator.Allocate1D<float>((long)n * n))
+    var results = new Dictionary<string, double>();
+    long elements = cpu ? 1 << 16 : 1L << 28; // 1 GiB of float32 on a GPU
+    int[] gemm = cpu ? [64] : [4096, 8192];
+    using (var scope = new ExecutionScope(new ScopeOptions { Backend = gpu }))
     {
-        fill(n * n, a.View, 0.5f);
-        fill(n * n, b.View, 0.25f);
-        if (cublas is not null) rows.Add(($"sgemm {n} cuBLAS", "TFLOP/s", flops / Best(3, () => cublas.Sgemm(call, a.NativePtr, b.NativePtr, y.NativePtr)) / 1e12));
-        rows.Add(($"sgemm {n} tiled", "TFLOP/s", flops / Best(smoke || n < 8192 ? 3 : 1, () => tiledF32(GemmKernels.Config(n, n, 1), a.View, b.View, y.View, layout)) / 1e12));
+        var a = scope.Full(Shape.Vector((int)elements), 1.5f);
+        var b = scope.Full(Shape.Vector((int)elements), 2.5f);
+        double add = Time(() => (a + b).Dispose());
+        results["add_gbps"] = 3.0 * elements * 4 / add / 1e9;
+        double copy = Time(() =>
+        {
+            var y = scope.Allocate(a.Type);
+            gpu.Copy(a, y);
+            y.Dispose();
+        });
+        results["copy_gbps"] = 2.0 * elements * 4 / copy / 1e9;
+        int chain = cpu ? 1 << 14 : 10_000_000;
+        var x = scope.Full(Shape.Vector(chain), 0.5f);
+        results["w4_chain_ms"] = 1e3 * Time(() => (F.Sin(x) * F.Exp(-x * x) + F.Tanh(x)).Dispose());
     }
-    using (var a = accelerator.Allocate1D<double>((long)n * n))
-    using (var b = accelerator.Allocate1D<double>((long)n * n))
-    using (var y = accelerator.Allocate1D<double>((long)n * n))
+    foreach (int n in gemm)
+        foreach (var dtype in new[] { DType.Float32, DType.Float64 })
+        {
+            using var scope = new ExecutionScope(new ScopeOptions { Backend = gpu });
+            var p = scope.Full(new Shape(n, n), 0.01, dtype);
+            var q = scope.Full(new Shape(n, n), 0.02, dtype);
+            double t = Time(() => F.MatMul(p, q).Dispose());
+            results[$"{(dtype == DType.Float32 ? "sgemm" : "dgemm")}_{n}_tflops"] = 2.0 * n * n * n / t / 1e12;
+        }
+    foreach (var (k, v) in results) Console.WriteLine($"{k,-20} {v,12:F3}");
+    if (jsonPath is not null) File.WriteAllText(jsonPath, JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+}
+
+// Median of five timed runs after one warm-up (every launch synchronises, so wall time is device time).
+static double Time(Action work)
+{
+    work();
+    var times = new double[5];
+    for (int i = 0; i < times.Length; i++)
     {
-        a.MemSetToZero();
-        b.MemSetToZero();
-        if (cublas is not null) rows.Add(($"dgemm {n} cuBLAS", "TFLOP/s", flops / Best(3, () => cublas.Dgemm(call, a.NativePtr, b.NativePtr, y.NativePtr)) / 1e12));
-        if (smoke || n < 8192) rows.Add(($"dgemm {n} tiled", "TFLOP/s", flops / Best(1, () => tiledF64(GemmKernels.Config(n, n, 1), a.View, b.View, y.View, layout)) / 1e12));
+        var watch = Stopwatch.StartNew();
+        work();
+        times[i] = watch.Elapsed.TotalSeconds;
     }
+    Array.Sort(times);
+    return times[2];
 }
 
-// PyTorch's numbers, by the same names (gpu_torch.py writes them), when given.
-var torch = torchPath is not null && File.Exists(torchPath) ? JsonNode.Parse(File.ReadAllText(torchPath))!.AsObject() : null;
-Console.WriteLine();
-Console.WriteLine($"{"measure",-22} {"unit",-8} {"ILGPU",10} {"PyTorch",10} {"ratio",7}");
-var json = new JsonArray();
-foreach (var (name, unit, ours) in rows)
+/// <summary>One op example's forward on the GPU backend against the CPU, inputs sampled alike from a fixed seed.</summary>
+internal static class Conformance
 {
-    string key = name.Replace(" cuBLAS", "").Replace(" tiled", "");
-    double? theirs = torch?[key]?.GetValue<double>();
-    string ratio = theirs is > 0 ? $"{ours / theirs.Value,7:F2}" : "      -";
-    Console.WriteLine($"{name,-22} {unit,-8} {ours,10:G4} {(theirs is { } t ? t.ToString("G4") : "-"),10} {ratio}");
-    json.Add((JsonNode)new JsonObject { ["measure"] = name, ["unit"] = unit, ["ilgpu"] = ours, ["pytorch"] = theirs });
-}
-var report = new JsonObject
-{
-    ["device"] = device,
-    ["smoke"] = smoke,
-    ["cublas"] = cublasReport,
-    ["products"] = products,
-    ["checks"] = new JsonObject { ["passed"] = passed, ["failed"] = failed },
-    ["pytorch"] = torch?["version"]?.GetValue<string>(),
-    ["rows"] = json,
-};
-Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
-File.WriteAllText(outPath, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-Console.WriteLine($"wrote {outPath}");
-Console.WriteLine($"{passed} passed, {failed} failed");
-return failed == 0 ? 0 : 1;
-
-// The fastest of a warm-up and then `repeats` timed runs, each ended by a device synchronize.
-double Best(int repeats, Action launch)
-{
-    launch();
-    accelerator.Synchronize();
-    double best = double.MaxValue;
-    for (int i = 0; i < repeats; i++)
+    public static string? Check(GpuBackend gpu, Op op, OpExample example, DType floats)
     {
-        var clock = Stopwatch.StartNew();
-        launch();
-        accelerator.Synchronize();
-        best = Math.Min(best, clock.Elapsed.TotalSeconds);
+        using var host = new ExecutionScope();
+        using var device = new ExecutionScope(new ScopeOptions { Backend = gpu });
+        var random = new Random(op.Name.Length * 7919 + example.Inputs.Count);
+        var inputs = example.Inputs.Select(spec => Sample(host, spec, floats, random)).ToArray();
+        Tensor want, got;
+        try
+        {
+            want = Dispatcher.Apply(host, op, inputs, example.Attrs);
+        }
+        catch (EngineException)
+        {
+            return null; // not defined for this dtype on either side
+        }
+        got = Dispatcher.Apply(device, op, inputs.Select(device.Import).ToArray(), example.Attrs);
+        if (want.Type != got.Type) return $"type {got.Type}, CPU {want.Type}";
+        var (w, g) = (want.ToDoubles(), got.ToDoubles());
+        double rtol = !want.DType.IsFloating() ? 0 : want.DType == DType.Float32 ? 1e-5 : 1e-12;
+        double scale = w.Where(double.IsFinite).Select(Math.Abs).DefaultIfEmpty(0).Max();
+        for (int i = 0; i < w.Length; i++)
+            if (!w[i].Equals(g[i]) && !(Math.Abs(w[i] - g[i]) <= rtol * (Math.Max(Math.Abs(w[i]), Math.Abs(g[i])) + scale)))
+                return $"element {i}: {g[i]:R}, CPU {w[i]:R}";
+        return null;
     }
-    return best;
-}
 
-string? Option(string name)
-{
-    int i = Array.IndexOf(args, name);
-    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    private static Tensor Sample(ExecutionScope scope, ExampleInput spec, DType floats, Random random)
+    {
+        int n = (int)spec.Shape.ElementCount;
+        var dims = spec.Shape.ToArray();
+        if (spec.DType == DType.Bool || spec.Domain == InputDomain.Bool)
+            return scope.FromSpan<bool>(Enumerable.Range(0, n).Select(_ => random.Next(2) == 1).ToArray(), dims);
+        if (spec.DType == DType.Int64 || spec.Domain == InputDomain.Index)
+            return scope.FromSpan<long>(Enumerable.Range(0, n).Select(_ => (long)(spec.Domain == InputDomain.Index ? random.Next(spec.Bound) : random.Next(-5, 6))).ToArray(), dims);
+        var values = Enumerable.Range(0, n).Select(_ => spec.Domain switch
+        {
+            InputDomain.Positive => 0.5 + 1.5 * random.NextDouble(),
+            InputDomain.NonZero => (0.5 + 1.5 * random.NextDouble()) * (random.Next(2) == 1 ? 1 : -1),
+            InputDomain.Unit => random.NextDouble() * 1.8 - 0.9,
+            _ => random.NextDouble() * 4 - 2,
+        }).ToArray();
+        return floats == DType.Float64 ? scope.FromSpan<double>(values, dims) : scope.FromSpan<float>(values.Select(v => (float)v).ToArray(), dims);
+    }
 }

@@ -3,156 +3,92 @@ using System.Runtime.InteropServices;
 namespace AutogradService.Gpu;
 
 /// <summary>
-/// The few cuBLAS entry points the GPU backend uses, bound by hand from the system's libcublas (no wrapper package):
-/// handle create/destroy, stream, math mode and the strided-batched SGEMM/DGEMM. cuBLAS is column-major; a row-major
-/// product C = op(A)·op(B) is the column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, so <see cref="RowMajor"/> swaps the operands and
-/// no data moves. TF32 tensor-op math is used only when asked: by default float32 products keep full precision.
+/// cuBLAS, by a small P/Invoke of our own: a handle bound to a CUDA stream and strided-batched GEMM in float32 and
+/// float64. Row-major products become cuBLAS's column-major ones by swapping the operands (Cᵀ = Bᵀ·Aᵀ). The library is
+/// found by name — libcublas.so.13 (CUDA 13 machines have only it), then .so.12 — and its absence is a normal answer:
+/// the backend's own matrix kernel runs instead. TF32 is used only when a caller allows it, so results match the CPU.
 /// </summary>
-public sealed unsafe class Cublas : IDisposable
+internal sealed unsafe class Cublas : IDisposable
 {
-    /// <summary>The libraries tried in order: CUDA 13's first, then CUDA 12's.</summary>
-    public static readonly string[] DefaultLibraries = OperatingSystem.IsWindows()
-        ? ["cublas64_13.dll", "cublas64_12.dll"]
-        : ["libcublas.so.13", "libcublas.so.12"];
+    private static readonly string[] Names = ["libcublas.so.13", "libcublas.so.12", "cublas64_13.dll", "cublas64_12.dll"];
 
-    private const int DefaultMath = 0;
-    private const int Tf32TensorOpMath = 3;
+    private const int OpN = 0, OpT = 1;
+    private const int DefaultMath = 0, Tf32TensorOpMath = 3;
 
-    private readonly nint _library;
     private readonly nint _handle;
     private readonly delegate* unmanaged<nint, int> _destroy;
-    private readonly delegate* unmanaged<nint, nint, int> _setStream;
+    private readonly delegate* unmanaged<nint, int, int, int, int, int, float*, float*, int, long, float*, int, long, float*, float*, int, long, int, int> _sgemm;
+    private readonly delegate* unmanaged<nint, int, int, int, int, int, double*, double*, int, long, double*, int, long, double*, double*, int, long, int, int> _dgemm;
     private readonly delegate* unmanaged<nint, int, int> _setMathMode;
-    private readonly delegate* unmanaged<nint, int, int, int, int, int, float*, nint, int, long, nint, int, long, float*, nint, int, long, int, int> _sgemm;
-    private readonly delegate* unmanaged<nint, int, int, int, int, int, double*, nint, int, long, nint, int, long, double*, nint, int, long, int, int> _dgemm;
 
-    private Cublas(nint library, string name)
+    private Cublas(nint library, string name, nint stream)
     {
-        _library = library;
-        LibraryName = name;
-        var create = (delegate* unmanaged<nint*, int>)Export("cublasCreate_v2");
-        _destroy = (delegate* unmanaged<nint, int>)Export("cublasDestroy_v2");
-        _setStream = (delegate* unmanaged<nint, nint, int>)Export("cublasSetStream_v2");
-        _setMathMode = (delegate* unmanaged<nint, int, int>)Export("cublasSetMathMode");
-        _sgemm = (delegate* unmanaged<nint, int, int, int, int, int, float*, nint, int, long, nint, int, long, float*, nint, int, long, int, int>)Export("cublasSgemmStridedBatched");
-        _dgemm = (delegate* unmanaged<nint, int, int, int, int, int, double*, nint, int, long, nint, int, long, double*, nint, int, long, int, int>)Export("cublasDgemmStridedBatched");
+        Library = name;
+        var create = (delegate* unmanaged<nint*, int>)NativeLibrary.GetExport(library, "cublasCreate_v2");
+        var setStream = (delegate* unmanaged<nint, nint, int>)NativeLibrary.GetExport(library, "cublasSetStream_v2");
+        _destroy = (delegate* unmanaged<nint, int>)NativeLibrary.GetExport(library, "cublasDestroy_v2");
+        _setMathMode = (delegate* unmanaged<nint, int, int>)NativeLibrary.GetExport(library, "cublasSetMathMode");
+        _sgemm = (delegate* unmanaged<nint, int, int, int, int, int, float*, float*, int, long, float*, int, long, float*, float*, int, long, int, int>)
+            NativeLibrary.GetExport(library, "cublasSgemmStridedBatched");
+        _dgemm = (delegate* unmanaged<nint, int, int, int, int, int, double*, double*, int, long, double*, int, long, double*, double*, int, long, int, int>)
+            NativeLibrary.GetExport(library, "cublasDgemmStridedBatched");
         nint handle;
         Check(create(&handle), "cublasCreate_v2");
         _handle = handle;
+        Check(setStream(_handle, stream), "cublasSetStream_v2");
+        Check(_setMathMode(_handle, DefaultMath), "cublasSetMathMode");
     }
 
-    /// <summary>The file that loaded (libcublas.so.13 or .so.12), for logs and benchmark reports.</summary>
-    public string LibraryName { get; }
+    /// <summary>Which library file was loaded (the device check logs it).</summary>
+    public string Library { get; }
 
-    /// <summary>
-    /// Loads the first of <paramref name="candidates"/> (default <see cref="DefaultLibraries"/>) and creates a handle,
-    /// or says why not: no library found, an entry point missing, or cublasCreate failing (no device, no driver).
-    /// </summary>
-    public static Cublas? TryLoad(out string report, params string[] candidates)
+    /// <summary>The first cuBLAS found, bound to <paramref name="stream"/>; null with the reason when none loads.</summary>
+    public static Cublas? TryLoad(nint stream, out string reason)
     {
-        if (candidates.Length == 0) candidates = DefaultLibraries;
-        foreach (var name in candidates)
+        foreach (var name in Names)
         {
             if (!NativeLibrary.TryLoad(name, out var library)) continue;
             try
             {
-                var cublas = new Cublas(library, name);
-                report = $"cuBLAS loaded from {name}";
-                return cublas;
+                reason = $"loaded {name}";
+                return new Cublas(library, name, stream);
             }
-            catch (CublasException e)
+            catch (Exception e) when (e is EntryPointNotFoundException or InvalidOperationException)
             {
-                NativeLibrary.Free(library);
-                report = $"{name} loaded but is unusable: {e.Message}";
+                reason = $"{name} did not initialise: {e.Message}";
                 return null;
             }
         }
-        report = $"cuBLAS not found (tried {string.Join(", ", candidates)}); products use the ILGPU kernel";
+        reason = $"no cuBLAS library found (tried {string.Join(", ", Names)})";
         return null;
     }
 
-    /// <summary>Runs later calls on a CUDA stream (ILGPU's CudaStream.StreamPtr), so they order with the kernels.</summary>
-    public void SetStream(nint stream) => Check(_setStream(_handle, stream), "cublasSetStream_v2");
-
-    /// <summary>TF32 tensor cores for float32 products (about 10 mantissa bits per product), or full float32 math.</summary>
-    public void UseTf32(bool enabled) => Check(_setMathMode(_handle, enabled ? Tf32TensorOpMath : DefaultMath), "cublasSetMathMode");
-
-    /// <summary>A batch of row-major products C[i] = op(A[i])·op(B[i]) on device pointers (elements, not bytes, in the strides).</summary>
-    public void Sgemm(GemmCall call, nint a, nint b, nint c)
-    {
-        float alpha = 1, beta = 0;
-        Check(_sgemm(_handle, call.TransFirst, call.TransSecond, call.Rows, call.Cols, call.Depth, &alpha, b, call.LdFirst, call.StrideFirst,
-            a, call.LdSecond, call.StrideSecond, &beta, c, call.LdC, call.StrideC, call.Batch), "cublasSgemmStridedBatched");
-    }
-
-    public void Dgemm(GemmCall call, nint a, nint b, nint c)
-    {
-        double alpha = 1, beta = 0;
-        Check(_dgemm(_handle, call.TransFirst, call.TransSecond, call.Rows, call.Cols, call.Depth, &alpha, b, call.LdFirst, call.StrideFirst,
-            a, call.LdSecond, call.StrideSecond, &beta, c, call.LdC, call.StrideC, call.Batch), "cublasDgemmStridedBatched");
-    }
-
     /// <summary>
-    /// The column-major call for the row-major batch C = op(A)·op(B), A of rows × cols (before op) and so on. The first
-    /// column-major operand is B: row-major B read column-major is Bᵀ, so op stays op and the leading dimension is B's
-    /// row length. Strides of 0 share one matrix across the batch.
+    /// A batch of row-major products C = op(A)·op(B) of device pointers, A [m, k] (or [k, m] transposed), B [k, n] (or
+    /// [n, k]), C [m, n], each batch entry <c>stride*</c> elements from the last (0: one matrix shared by the batch).
     /// </summary>
-    public static GemmCall RowMajor(int m, int n, int k, bool transposeA, bool transposeB, long strideA, long strideB, int batch) => new()
+    public void Gemm(float* a, float* b, float* c, int m, int n, int k, bool transposeA, bool transposeB,
+        long strideA, long strideB, long strideC, int batch, bool allowTf32)
     {
-        TransFirst = transposeB ? 1 : 0,
-        TransSecond = transposeA ? 1 : 0,
-        Rows = n,
-        Cols = m,
-        Depth = k,
-        LdFirst = transposeB ? k : n,
-        StrideFirst = strideB,
-        LdSecond = transposeA ? m : k,
-        StrideSecond = strideA,
-        LdC = n,
-        StrideC = (long)m * n,
-        Batch = batch,
-    };
-
-    public void Dispose()
-    {
-        _destroy(_handle);
-        NativeLibrary.Free(_library);
+        float one = 1, zero = 0;
+        Check(_setMathMode(_handle, allowTf32 ? Tf32TensorOpMath : DefaultMath), "cublasSetMathMode");
+        // Column-major Cᵀ [n, m] = op(B)ᵀ · op(A)ᵀ: swap the operands, keep each one's own transpose flag.
+        Check(_sgemm(_handle, transposeB ? OpT : OpN, transposeA ? OpT : OpN, n, m, k, &one,
+            b, transposeB ? k : n, strideB, a, transposeA ? m : k, strideA, &zero, c, n, strideC, batch), "cublasSgemmStridedBatched");
     }
 
-    private nint Export(string name) => NativeLibrary.TryGetExport(_library, name, out var address)
-        ? address
-        : throw new CublasException($"entry point {name} missing");
+    public void Gemm(double* a, double* b, double* c, int m, int n, int k, bool transposeA, bool transposeB,
+        long strideA, long strideB, long strideC, int batch)
+    {
+        double one = 1, zero = 0;
+        Check(_dgemm(_handle, transposeB ? OpT : OpN, transposeA ? OpT : OpN, n, m, k, &one,
+            b, transposeB ? k : n, strideB, a, transposeA ? m : k, strideA, &zero, c, n, strideC, batch), "cublasDgemmStridedBatched");
+    }
 
     private static void Check(int status, string call)
     {
-        if (status != 0) throw new CublasException($"{call} returned {StatusName(status)} ({status})");
+        if (status != 0) throw new InvalidOperationException($"{call} failed with cuBLAS status {status}");
     }
 
-    /// <summary>cublasStatus_t's names, so a failure reads as cuBLAS documents it.</summary>
-    public static string StatusName(int status) => status switch
-    {
-        0 => "CUBLAS_STATUS_SUCCESS",
-        1 => "CUBLAS_STATUS_NOT_INITIALIZED",
-        3 => "CUBLAS_STATUS_ALLOC_FAILED",
-        7 => "CUBLAS_STATUS_INVALID_VALUE",
-        8 => "CUBLAS_STATUS_ARCH_MISMATCH",
-        11 => "CUBLAS_STATUS_MAPPING_ERROR",
-        13 => "CUBLAS_STATUS_EXECUTION_FAILED",
-        14 => "CUBLAS_STATUS_INTERNAL_ERROR",
-        15 => "CUBLAS_STATUS_NOT_SUPPORTED",
-        16 => "CUBLAS_STATUS_LICENSE_ERROR",
-        _ => "an unknown cuBLAS status",
-    };
+    public void Dispose() => _destroy(_handle);
 }
-
-/// <summary>A column-major strided-batched GEMM's arguments, cuBLAS's order: the first operand is the row-major B.</summary>
-public struct GemmCall
-{
-    public int TransFirst, TransSecond;
-    public int Rows, Cols, Depth;
-    public int LdFirst, LdSecond, LdC;
-    public long StrideFirst, StrideSecond, StrideC;
-    public int Batch;
-}
-
-public sealed class CublasException(string message) : Exception(message);

@@ -25,7 +25,7 @@ internal sealed class DeviceStorage : Storage
     {
         try
         {
-            _device = backend.Accelerator.Allocate1D<byte>(Math.Max(bytes, 1));
+            lock (backend.Sync) _device = backend.Pool.Rent(bytes);
         }
         catch
         {
@@ -34,6 +34,9 @@ internal sealed class DeviceStorage : Storage
         }
         _backend = backend;
     }
+
+    /// <summary>The device address of the bytes, for libraries that take raw pointers (cuBLAS).</summary>
+    public nint DevicePointer => _device.NativePtr;
 
     /// <summary>Copies between host and device made so far (tests count them: one each way per value at most).</summary>
     public int Transfers { get; private set; }
@@ -57,9 +60,6 @@ internal sealed class DeviceStorage : Storage
             }
         }
     }
-
-    /// <summary>The device buffer's address, for libraries that take pointers (cuBLAS); valid after <see cref="Input"/> or <see cref="Output"/>.</summary>
-    public nint DeviceAddress => _device.NativePtr;
 
     /// <summary>The device bytes for a kernel to read (the caller holds the backend's lock).</summary>
     public ArrayView<byte> Input()
@@ -87,7 +87,7 @@ internal sealed class DeviceStorage : Storage
     {
         lock (_backend.Sync)
         {
-            _device.Dispose();
+            _backend.Pool.Return(_device);
             if (_host != 0) BufferPool.Shared.ReturnRaw(_host, _hostClass, _hostCapacity);
             _host = 0;
         }

@@ -39,6 +39,7 @@ public sealed partial class GpuBackend : IBackend, IDisposable
     {
         _context = context;
         Accelerator = accelerator;
+        Pool = new DevicePool(accelerator, Math.Min(accelerator.MemorySize / 4, 1L << 30));
         // Each kernel is compiled once, here, and its launcher kept.
         _fillF32 = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(Kernels.FillF32);
         _fillF64 = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, double>(Kernels.FillF64);
@@ -56,6 +57,14 @@ public sealed partial class GpuBackend : IBackend, IDisposable
 
     internal Accelerator Accelerator { get; }
 
+    /// <summary>cuBLAS on a CUDA device (null elsewhere, or when no libcublas loads), and what loading it found.</summary>
+    private Cublas? _cublas;
+
+    public string BlasStatus { get; private set; } = "cuBLAS is only used on CUDA devices";
+
+    /// <summary>Device buffers in size classes, kept for reuse up to a quarter of the device's memory (1 GiB at most).</summary>
+    internal DevicePool Pool { get; }
+
     /// <summary>Orders kernel launches and transfers (the device is one queue) across the engine's threads.</summary>
     internal object Sync { get; } = new();
 
@@ -71,7 +80,10 @@ public sealed partial class GpuBackend : IBackend, IDisposable
                 context.Dispose();
                 return null;
             }
-            return new GpuBackend(context, context.CreateCudaAccelerator(0));
+            var backend = new GpuBackend(context, context.CreateCudaAccelerator(0));
+            backend._cublas = Cublas.TryLoad(((CudaStream)backend.Accelerator.DefaultStream).StreamPtr, out var status);
+            backend.BlasStatus = status;
+            return backend;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -247,16 +259,34 @@ public sealed partial class GpuBackend : IBackend, IDisposable
         {
             var (x, z, y) = (In(a), In(b), Out(output));
             int n = (int)output.ElementCount;
-            if (TryFasterMatMul(a, b, output, x, z, y, layout, transposeA, transposeB, n)) { }
+            if (_cublas is not null)
+            {
+                Blas(a, b, output, layout, transposeA, transposeB);
+                return;
+            }
+            if (TryTiledMatMul(a.DType, x, z, y, layout, n)) { }
             else if (a.DType == DType.Float32) _matMulF32(n, x.Cast<float>(), z.Cast<float>(), y.Cast<float>(), layout);
             else _matMulF64(n, x.Cast<double>(), z.Cast<double>(), y.Cast<double>(), layout);
             Accelerator.Synchronize();
         }
     }
 
+    /// <summary>The product through cuBLAS's strided-batched GEMM, on the device's stream (the caller holds the lock).</summary>
+    private unsafe void Blas(Tensor a, Tensor b, Tensor output, MatMulLayout l, bool transposeA, bool transposeB)
+    {
+        int batch = (int)(output.ElementCount / ((long)l.M * l.N));
+        nint pa = ((DeviceStorage)a.Storage).DevicePointer, pb = ((DeviceStorage)b.Storage).DevicePointer, pc = ((DeviceStorage)output.Storage).DevicePointer;
+        if (a.DType == DType.Float32)
+            _cublas!.Gemm((float*)pa, (float*)pb, (float*)pc, l.M, l.N, l.K, transposeA, transposeB, l.ABatch, l.BBatch, (long)l.M * l.N, batch, allowTf32: false);
+        else
+            _cublas!.Gemm((double*)pa, (double*)pb, (double*)pc, l.M, l.N, l.K, transposeA, transposeB, l.ABatch, l.BBatch, (long)l.M * l.N, batch);
+        Accelerator.Synchronize();
+    }
+
     public void Dispose()
     {
-        DisposeProducts();
+        lock (Sync) Pool.Trim();
+        _cublas?.Dispose();
         Accelerator.Dispose();
         _context.Dispose();
     }

@@ -63,6 +63,11 @@ internal sealed class NodeContext(IImportContext importer, NodeProto node, Val?[
         };
     }
 
+    /// <summary>A 0-D or 1-D integer value's elements as far as import knows them (null: a size known only at run time).</summary>
+    public static long?[]? KnownInts(Val v) => v.IsConst && v.Value!.Shape.Rank <= 1 && v.DType == DType.Int64
+        ? Array.ConvertAll((long[])v.Value.Data, x => (long?)x)
+        : v.Known;
+
     public double[] StaticDoubles(Val v, string what) =>
         v.Value is { } h ? h.ToDoubles() : throw Unsupported($"needs {what} known at import, but it is computed at run time");
 

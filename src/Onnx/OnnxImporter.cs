@@ -451,6 +451,12 @@ internal sealed class Val(string? name, DType dtype, int[]? dims)
 
     public bool IsConst => Foldable && Value is not null;
 
+    /// <summary>
+    /// For an int64 scalar or vector computed at run time from a symbolic shape (Shape → Gather → Unsqueeze → Concat):
+    /// each element known at import, null where it is a symbolic size. Reshape turns one unknown element into -1.
+    /// </summary>
+    public long?[]? Known { get; set; }
+
     public Shape? Shape => Dims is not null && Array.TrueForAll(Dims, d => d >= 0) ? new Shape(Dims) : null;
 
     public int? Rank => Dims?.Length;

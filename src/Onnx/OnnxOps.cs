@@ -312,22 +312,57 @@ internal static partial class OnnxOps
         return c.Emit(op, attrs, x);
     }
 
+    /// <summary>Shape's start and end attributes, clamped into [0, rank] (end never before start).</summary>
+    private static (int Start, int End) ShapeRange(NodeContext c, int rank)
+    {
+        long start = c.Int("start", 0), end = c.Int("end", rank);
+        int s = (int)Math.Clamp(start < 0 ? start + rank : start, 0, rank);
+        int e = (int)Math.Clamp(end < 0 ? end + rank : end, 0, rank);
+        return (s, Math.Max(s, e));
+    }
+
+    /// <summary>
+    /// A Reshape target known at import, or one computed at run time of which import knows every size but one
+    /// symbolic size (an exported model's batch): that one becomes -1, which the engine infers from the element count.
+    /// </summary>
+    private static long[] TargetShape(NodeContext c, Val shape)
+    {
+        if (shape.Value is null && shape.Known is { } known)
+        {
+            int unknown = Array.FindAll(known, k => k is null).Length;
+            if (unknown == 1 && !Array.Exists(known, k => k == -1))
+                return Array.ConvertAll(known, k => k ?? -1);
+            throw c.Unsupported($"needs the target shape known at import, but {unknown} of its sizes are symbolic (at most one can be inferred); fix the model's symbolic dims at upload");
+        }
+        return c.StaticInts(shape, "the target shape");
+    }
+
     private static void AddShape(Dictionary<string, Converter> t)
     {
         t["Shape"] = c =>
         {
-            var dims = c.Dims(c.In(0), "its input").Select(d => (long)d).ToArray();
-            long start = c.Int("start", 0), end = c.Int("end", dims.Length);
-            int s = (int)Math.Clamp(start < 0 ? start + dims.Length : start, 0, dims.Length);
-            int e = (int)Math.Clamp(end < 0 ? end + dims.Length : end, 0, dims.Length);
-            var part = dims[s..Math.Max(s, e)];
+            var x = c.In(0);
+            if (x.Dims is { } partial && Array.Exists(partial, d => d < 0))
+            {
+                // Symbolic sizes: the shape is read at run time, and import keeps what it knows of it for Reshape.
+                int rank = partial.Length;
+                var (from, to) = ShapeRange(c, rank);
+                var whole = c.Emit("shape", x);
+                var slice = from == 0 && to == rank ? whole
+                    : c.Emit("gather", A(("axis", 0)), whole, NodeContext.Const(HostTensor.Of(Enumerable.Range(from, to - from).Select(i => (long)i).ToArray(), to - from)));
+                slice.Known = partial[from..to].Select(d => d < 0 ? (long?)null : d).ToArray();
+                return One(slice);
+            }
+            var dims = c.Dims(x, "its input").Select(d => (long)d).ToArray();
+            var (s, e) = ShapeRange(c, dims.Length);
+            var part = dims[s..e];
             return One(NodeContext.Const(HostTensor.Of(part, part.Length)));
         };
         t["Size"] = c => One(NodeContext.Scalar(new Shape(c.Dims(c.In(0), "its input")).ElementCount, DType.Int64));
         t["Reshape"] = c =>
         {
             var x = c.In(0);
-            var spec = c.Opset >= 5 ? c.StaticInts(c.In(1), "the target shape") : c.Ints("shape") ?? throw c.Invalid("needs a shape");
+            var spec = c.Opset >= 5 ? TargetShape(c, c.In(1)) : c.Ints("shape") ?? throw c.Invalid("needs a shape");
             bool allowZero = c.Int("allowzero", 0) != 0;
             for (int i = 0; i < spec.Length; i++)
             {
@@ -354,7 +389,10 @@ internal static partial class OnnxOps
         t["Unsqueeze"] = c =>
         {
             var axes = c.Opset >= 13 ? c.StaticInts(c.In(1), "the axes") : c.Ints("axes") ?? throw c.Invalid("needs axes");
-            return One(c.Emit("unsqueeze", A(("axes", axes)), c.In(0)));
+            var x = c.In(0);
+            var y = c.Emit("unsqueeze", A(("axes", axes)), x);
+            if (x.Known is { Length: 1 } known && x.Rank == 0) y.Known = known; // a size, as a one-element vector
+            return One(y);
         };
         t["Squeeze"] = c =>
         {
@@ -444,7 +482,15 @@ internal static partial class OnnxOps
             var moved = c.Emit("transpose", A(("perm", new long[] { 0, 3, 5, 1, 2, 4 })), split);
             return One(c.Emit("reshape", A(("shape", new[] { n, ch * b * b, h, w })), moved));
         };
-        t["Concat"] = c => One(c.Emit("concat", A(("axis", c.Int("axis", 0))), c.Present.ToArray()));
+        t["Concat"] = c =>
+        {
+            var parts = c.Present.ToArray();
+            var y = c.Emit("concat", A(("axis", c.Int("axis", 0))), parts);
+            // Shape vectors joined: what is known of each stays known.
+            if (!y.IsConst && Array.TrueForAll(parts, p => p.Rank == 1 && NodeContext.KnownInts(p) is not null))
+                y.Known = parts.SelectMany(p => NodeContext.KnownInts(p)!).ToArray();
+            return One(y);
+        };
         t["Gather"] = c =>
         {
             var (x, indices) = (c.In(0), c.In(1));
@@ -462,7 +508,11 @@ internal static partial class OnnxOps
                 var negative = c.Emit("lt", indices, NodeContext.Scalar(0, DType.Int64));
                 indices = c.Emit("where", negative, c.Emit("add", indices, NodeContext.Scalar(size, DType.Int64)), indices);
             }
-            return One(c.Emit("gather", A(("axis", axis)), x, indices));
+            var gathered = c.Emit("gather", A(("axis", axis)), x, indices);
+            // Picking sizes out of a partly known shape: the picked ones stay known (or stay symbolic).
+            if (x.Known is { } known && rank == 1 && indices.IsConst && indices.Value!.Shape.Rank <= 1)
+                gathered.Known = Array.ConvertAll((long[])indices.Value.Data, i => known[i]);
+            return One(gathered);
         };
         t["Expand"] = c =>
         {

@@ -388,15 +388,41 @@ public sealed class ModelTests
     }
 
     [Fact]
-    public void ShapeArithmeticOnASymbolicDimensionNeedsItFixed()
+    public void ShapeArithmeticOnTwoSymbolicDimensionsNeedsThemFixed()
     {
-        var model = new OnnxBuilder().Input("x", F64, -1, 4)
+        // Reshape can infer one symbolic size (-1), not two: the model must be given its sizes at upload.
+        var model = new OnnxBuilder().Input("x", F64, -1, -1)
             .Node("Shape", ["x"], ["s"]).Node("Reshape", ["x", "s"], ["y"]).Output("y");
         var e = Assert.Throws<EngineException>(() => OnnxImporter.Import(model.Bytes()));
         Assert.Equal(ErrorCodes.UnsupportedOp, e.Code);
-        Assert.Contains("known at import", e.Message);
+        Assert.Contains("2 of its sizes are symbolic", e.Message);
         var fixedDims = OnnxImporter.Import(model.Bytes(), new OnnxImportOptions { Dims = new Dictionary<string, int> { ["N"] = 3 } });
-        Assert.Equal(new Shape(3, 4), OnnxRun.Evaluate(fixedDims.Graph, [Random(1, 3, 4)])[0].Shape);
+        Assert.Equal(new Shape(3, 3), OnnxRun.Evaluate(fixedDims.Graph, [Random(1, 3, 3)])[0].Shape);
+        // A shape computed from a value whose contents are run-time data (not a shape) is still refused.
+        var data = new OnnxBuilder().Input("x", F64, 2, 2).Input("s", DataType.Int64, 2)
+            .Node("Reshape", ["x", "s"], ["y"]).Output("y");
+        Assert.Contains("known at import", Assert.Throws<EngineException>(() => OnnxImporter.Import(data.Bytes())).Message);
+    }
+
+    [Fact]
+    public void ASymbolicBatchFlowsThroughShapeGatherConcatReshape()
+    {
+        // The transformer block as exporters write it, its batch symbolic: the head split's and the merge's target
+        // shapes are computed in the graph (Shape → Gather → Concat → Reshape) from a size known only at run time.
+        var builder = Transformer();
+        builder.Graph.Input[0].Type.TensorType.Shape.Dim[0] = new global::Onnx.TensorShapeProto.Types.Dimension { DimParam = "batch" };
+        var symbolic = OnnxImporter.Import(builder.Bytes()).Graph;
+        foreach (int batch in new[] { 1, 3 })
+        {
+            var x = Random(50 + batch, batch, 4, 8);
+            var pinned = OnnxImporter.Import(builder.Bytes(), new OnnxImportOptions { Dims = new Dictionary<string, int> { ["batch"] = batch } }).Graph;
+            var expected = OnnxRun.Evaluate(pinned, [x])[0];
+            var actual = OnnxRun.Evaluate(symbolic, [x])[0];
+            Assert.Equal(expected.Shape, actual.Shape);
+            Assert.Equal(expected.ToDoubles(), actual.ToDoubles());
+        }
+        // Derivatives go through the run-time shapes too.
+        GradientCheck.Check(symbolic, new Dictionary<string, HostTensor> { ["x"] = Random(60, 2, 4, 8) }, ["x", "Wq"]);
     }
 
     [Fact]

@@ -261,7 +261,7 @@ def _request(message, request):
 
 def _stats(s):
     return {"forward_ms": s.forward_ms, "backward_ms": s.backward_ms, "peak_bytes": s.peak_bytes,
-            "nodes_executed": s.nodes_executed}
+            "nodes_executed": s.nodes_executed, "device": s.device or "cpu"}
 
 
 def _tensors(m):

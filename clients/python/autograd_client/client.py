@@ -21,6 +21,7 @@ class Stats:
     backward_ms: float = 0.0
     peak_bytes: int = 0
     nodes_executed: int = 0
+    device: str = "cpu"  # where the computation ran (what "auto" chose)
 
 
 @dataclass

@@ -46,7 +46,8 @@ public sealed record TransformRequest
     public bool DetectAnomaly { get; init; }
 }
 
-public sealed record TransformStats(double ForwardMs, double BackwardMs, long PeakBytes, long NodesExecuted);
+/// <summary>A run's figures, and the device it ran on (what <c>auto</c> chose).</summary>
+public sealed record TransformStats(double ForwardMs, double BackwardMs, long PeakBytes, long NodesExecuted, string Device = "cpu");
 
 /// <summary>What a transform returns; only the parts its kind fills are non-null.</summary>
 public sealed record TransformResult

@@ -157,7 +157,7 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, De
             case TransformKind.Evaluate:
             {
                 var r = GraphFunctions.Evaluate(scope, plan, inputs, request.Outputs);
-                return new TransformResult { Outputs = Host(r.Outputs), Stats = Stats(r.Stats) };
+                return new TransformResult { Outputs = Host(r.Outputs), Stats = Stats(r.Stats, backend) };
             }
             case TransformKind.Gradient:
             {
@@ -175,7 +175,7 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, De
                     Outputs = Host(r.Outputs),
                     Gradients = Host(r.Gradients),
                     Intermediates = r.Intermediates.ToDictionary(kv => kv.Key, kv => (HostTensor.From(kv.Value.Value), HostTensor.From(kv.Value.Adjoint))),
-                    Stats = Stats(r.Stats),
+                    Stats = Stats(r.Stats, backend),
                 };
             }
             case TransformKind.Vjp:
@@ -184,13 +184,13 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, De
                     request.Wrt, request.Outputs);
                 return new TransformResult
                 {
-                    Outputs = Host(r.Outputs), Gradients = Host(r.Gradients), VjpBatch = r.Batch, VjpOnePass = r.OnePass, Stats = Stats(r.Stats),
+                    Outputs = Host(r.Outputs), Gradients = Host(r.Gradients), VjpBatch = r.Batch, VjpOnePass = r.OnePass, Stats = Stats(r.Stats, backend),
                 };
             }
             case TransformKind.Jvp:
             {
                 var r = GraphFunctions.Jvp(scope, plan, inputs, GraphFunctions.Import(scope, request.Tangents ?? new Dictionary<string, HostTensor>()), request.Outputs);
-                return new TransformResult { Outputs = Host(r.Outputs), TangentsOut = Host(r.Tangents), Stats = Stats(r.Stats) };
+                return new TransformResult { Outputs = Host(r.Outputs), TangentsOut = Host(r.Tangents), Stats = Stats(r.Stats, backend) };
             }
             case TransformKind.Jacobian:
             {
@@ -200,7 +200,7 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, De
                     Outputs = new Dictionary<string, HostTensor>(),
                     Jacobians = Nested(r.Jacobians),
                     ModeUsed = r.ModeUsed,
-                    Stats = Stats(r.Stats),
+                    Stats = Stats(r.Stats, backend),
                 };
             }
             default:
@@ -209,10 +209,10 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, De
                 if (request.Vector is { Count: > 0 } vector)
                 {
                     var r = GraphFunctions.HessianVectorProduct(scope, plan, inputs, GraphFunctions.Import(scope, vector), request.Wrt, output);
-                    return new TransformResult { Outputs = new Dictionary<string, HostTensor>(), Hvp = Host(r.Products), Stats = Stats(r.Stats) };
+                    return new TransformResult { Outputs = new Dictionary<string, HostTensor>(), Hvp = Host(r.Products), Stats = Stats(r.Stats, backend) };
                 }
                 var h = GraphFunctions.Hessian(scope, plan, inputs, request.Wrt, output);
-                return new TransformResult { Outputs = new Dictionary<string, HostTensor>(), Hessians = Nested(h.Hessians), Stats = Stats(h.Stats) };
+                return new TransformResult { Outputs = new Dictionary<string, HostTensor>(), Hessians = Nested(h.Hessians), Stats = Stats(h.Stats, backend) };
             }
         }
     }
@@ -223,7 +223,7 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, De
     private static Dictionary<string, IReadOnlyDictionary<string, HostTensor>> Nested(IReadOnlyDictionary<string, IReadOnlyDictionary<string, Tensor>> nested) =>
         nested.ToDictionary(kv => kv.Key, kv => (IReadOnlyDictionary<string, HostTensor>)Host(kv.Value), StringComparer.Ordinal);
 
-    private static TransformStats Stats(GraphStats s) => new(s.ForwardMs, s.BackwardMs, s.PeakBytes, s.NodesExecuted);
+    private static TransformStats Stats(GraphStats s, IBackend device) => new(s.ForwardMs, s.BackwardMs, s.PeakBytes, s.NodesExecuted, device.Name);
 }
 
 /// <summary>What <c>inspect</c> reports about a graph.</summary>

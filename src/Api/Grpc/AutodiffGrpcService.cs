@@ -229,6 +229,6 @@ public sealed class AutodiffGrpcService(TransformService transforms, Engine.Back
 
     private static Stats Stats(TransformStats s) => new()
     {
-        ForwardMs = s.ForwardMs, BackwardMs = s.BackwardMs, PeakBytes = s.PeakBytes, NodesExecuted = s.NodesExecuted,
+        ForwardMs = s.ForwardMs, BackwardMs = s.BackwardMs, PeakBytes = s.PeakBytes, NodesExecuted = s.NodesExecuted, Device = s.Device,
     };
 }

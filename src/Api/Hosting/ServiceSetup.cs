@@ -55,8 +55,18 @@ public static class ServiceSetup
         services.AddSingleton<SessionStore>();
         services.AddHostedService<SessionSweeper>();
         services.AddSingleton<ModelRepository>();
-        // The devices this process has: the CPU, and a GPU when one is found (the GPU backend plugs in here).
-        services.AddSingleton(sp => new Engine.Backends.Devices(gpu: null, sp.GetRequiredService<IOptions<ServerOptions>>().Value.DefaultDevice));
+        // The devices this process has: the CPU, and a GPU when one is found (or ILGPU's CPU accelerator standing in).
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<ServerOptions>>().Value;
+            Gpu.GpuBackend? gpu = options.Gpu switch
+            {
+                "cpu-accelerator" => Gpu.GpuBackend.CreateCpuAccelerator(),
+                "auto" => Gpu.GpuBackend.TryCreateCuda(),
+                _ => null,
+            };
+            return new Engine.Backends.Devices(gpu, options.DefaultDevice);
+        });
         services.AddSingleton<TransformService>();
         services.AddSingleton<Inference.InferenceService>();
         services.AddSingleton<ServiceMetrics>();

@@ -227,6 +227,7 @@ public static class TransformJson
         w.WriteNumber("backward_ms", Math.Round(s.BackwardMs, 3));
         w.WriteNumber("peak_bytes", s.PeakBytes);
         w.WriteNumber("nodes_executed", s.NodesExecuted);
+        w.WriteString("device", s.Device);
         w.WriteEndObject();
     }
 

@@ -109,8 +109,17 @@ public sealed class ServerOptions : IValidatableObject
     [Required]
     public string DefaultDevice { get; set; } = "cpu";
 
+    /// <summary>
+    /// Where the gpu device comes from: auto (the first CUDA device, when there is one), off, or cpu-accelerator
+    /// (ILGPU's CPU accelerator: the GPU code path without a GPU, slowly — for tests and demonstrations).
+    /// </summary>
+    [Required]
+    public string Gpu { get; set; } = "auto";
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        if (Gpu is not ("auto" or "off" or "cpu-accelerator"))
+            yield return new ValidationResult($"Server:Gpu must be auto, off or cpu-accelerator, got '{Gpu}'", [nameof(Gpu)]);
         if (!Engine.Backends.Devices.Names.Contains(DefaultDevice))
             yield return new ValidationResult($"Server:DefaultDevice must be cpu, gpu or auto, got '{DefaultDevice}'", [nameof(DefaultDevice)]);
         if (RestPort != 0 && RestPort == GrpcPort)

@@ -324,6 +324,7 @@ internal static class RestJson
             BackwardMs = s.TryGetProperty("backward_ms", out var b) ? b.GetDouble() : 0,
             PeakBytes = s.TryGetProperty("peak_bytes", out var p) ? p.GetInt64() : 0,
             NodesExecuted = s.TryGetProperty("nodes_executed", out var n) ? n.GetInt64() : 0,
+            Device = s.TryGetProperty("device", out var d) ? d.GetString() ?? "" : "",
         };
     }
 

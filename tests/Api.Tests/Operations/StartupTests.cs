@@ -24,6 +24,7 @@ public sealed class StartupTests : IDisposable
     [InlineData("Server:BindAddress", "example.com")]
     [InlineData("Server:RestPort", "70000")]
     [InlineData("Server:DefaultDevice", "tpu")]
+    [InlineData("Server:Gpu", "maybe")]
     public async Task BadSetting_EndsStartUpWithOneLineNamingIt(string key, string value)
     {
         // Later arguments win: the bad setting goes last.

@@ -1,4 +1,5 @@
 using AutogradService.Engine.Backends;
+using AutogradService.Engine.Memory;
 using AutogradService.Engine.Ops;
 using AutogradService.Engine.Tensors;
 using AutogradService.Gpu;
@@ -63,6 +64,32 @@ public class GpuBackendTests
         var gt = gpu.FromSpan<double>(Values(2 * 4 * 3), [2, 4, 3]);
         var ct = cpu.FromSpan<double>(gt.ToDoubles(), [2, 4, 3]);
         AssertClose(F.MatMul(cm, F.Transpose(ct, [0, 2, 1])).ToDoubles(), F.MatMul(gm, F.Transpose(gt, [0, 2, 1])).ToDoubles(), 1e-14);
+    }
+
+    [Fact]
+    public void DeviceBuffers_AreReused_InSizeClasses_AndAllGoBackWithTheScope()
+    {
+        using var backend = GpuBackend.CreateCpuAccelerator(); // its own pool: other tests share the common one
+        using (var scope = new ExecutionScope(new ScopeOptions { Backend = backend }))
+        {
+            var a = scope.Zeros(new Shape(1000), DType.Float64); // 8000 bytes: one size class
+            Assert.Equal(BufferPool.CapacityFor(8000), backend.Pool.OutstandingBytes);
+            a.Dispose();
+            Assert.Equal((0L, BufferPool.CapacityFor(8000)), (backend.Pool.OutstandingBytes, backend.Pool.RetainedBytes));
+            var b = scope.Zeros(new Shape(999), DType.Float64); // the same class: the buffer comes back
+            Assert.Equal(0, backend.Pool.RetainedBytes);
+            Assert.Equal(0.0, b.ToDoubles().Sum());
+        }
+        Assert.Equal(0, backend.Pool.OutstandingBytes);
+    }
+
+    [Fact]
+    public void WithoutCuBlas_TheReasonNamesWhatWasTried()
+    {
+        Assert.Null(Cublas.TryLoad(0, out var reason)); // no CUDA here: the device kernel multiplies instead
+        Assert.Contains("libcublas.so.13", reason);
+        Assert.Contains("libcublas.so.12", reason);
+        Assert.Contains("only used on CUDA", GpuTestDevice.Backend.BlasStatus);
     }
 
     [Fact]

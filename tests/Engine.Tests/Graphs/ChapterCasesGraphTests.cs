@@ -13,6 +13,9 @@ namespace AutogradService.Engine.Tests.Graphs;
 /// </summary>
 public class ChapterCasesGraphTests
 {
+    /// <summary>The scope each case runs in: the CPU here; a subclass runs every case on another backend.</summary>
+    protected virtual ExecutionScope NewScope() => new();
+
     private const string E1Program = "f = log(x ** 2) * sin(x) + 1 / x";
     private static readonly double[] E1Expected = [19.84988110703323, 2.4782672538567656, -2.2974962818963944, 0.9143359051031112];
     private static readonly double[] E6F = [1.335375079256127, 1.0, 1.7605538953892688, -1.4755654918281964];
@@ -27,7 +30,7 @@ public class ChapterCasesGraphTests
     [Fact]
     public void C1_GradientOfTwiceDot()
     {
-        using var scope = new ExecutionScope();
+        using var scope = NewScope();
         var (plan, inputs) = Prepare(scope, ProgramParser.Parse("t = sum(x * x)\ny = 2 * t"), ("x", scope.FromArray([0f, 1, 2, 3])));
         var r = GraphFunctions.Gradient(scope, plan, inputs);
         Assert.Equal(28.0, r.Outputs["y"].ToScalar());
@@ -38,7 +41,7 @@ public class ChapterCasesGraphTests
     public void C1_WithDotOp_WhenRegistered()
     {
         if (!OpRegistry.Default.TryGet("dot", out _)) return; // dot/matmul arrive from the ops branch
-        using var scope = new ExecutionScope();
+        using var scope = NewScope();
         var (plan, inputs) = Prepare(scope, ProgramParser.Parse("t = dot(x, x)\ny = 2 * t"), ("x", scope.FromArray([0f, 1, 2, 3])));
         var r = GraphFunctions.Gradient(scope, plan, inputs);
         Assert.Equal(28.0, r.Outputs["y"].ToScalar());
@@ -48,7 +51,7 @@ public class ChapterCasesGraphTests
     [Fact]
     public void C2_AccumulateOverwriteAndZeroGrad()
     {
-        using var scope = new ExecutionScope();
+        using var scope = NewScope();
         var x = scope.FromArray([0f, 1, 2, 3]).RequireGrad();
         var types = new Dictionary<string, TensorType> { ["x"] = x.Type };
         var twiceDot = Plan.Build(ProgramParser.Parse("t = sum(x * x)\ny = 2 * t"), types);
@@ -76,7 +79,7 @@ public class ChapterCasesGraphTests
     [Fact]
     public void C3_NonScalarOutput_SeedOrSumConvention()
     {
-        using var scope = new ExecutionScope();
+        using var scope = NewScope();
         var (plan, inputs) = Prepare(scope, ProgramParser.Parse("y = x * x"), ("x", scope.FromArray([0f, 1, 2, 3])));
         var seeded = GraphFunctions.Gradient(scope, plan, inputs, new GradientRequest
         {
@@ -92,7 +95,7 @@ public class ChapterCasesGraphTests
     [Fact]
     public void C4_Detach()
     {
-        using var scope = new ExecutionScope();
+        using var scope = NewScope();
         var program = ProgramParser.Parse("y = x * x\nu = detach(y)\nz = u * x\ns = sum(z)\nt = sum(y)", ["s", "t"]);
         var (plan, inputs) = Prepare(scope, program, ("x", scope.FromArray([0f, 1, 2, 3])));
         var first = GraphFunctions.Gradient(scope, plan, inputs, new GradientRequest { Outputs = ["s"], Intermediates = ["u"] });
@@ -108,7 +111,7 @@ public class ChapterCasesGraphTests
     [InlineData(1.7f, 1740.8f, 1024f)]
     public void C5_WhileAndIfNodes(float a, float c, float grad)
     {
-        using var scope = new ExecutionScope();
+        using var scope = NewScope();
         var (plan, inputs) = Prepare(scope, C5(), ("a", scope.Scalar(a)));
         var r = GraphFunctions.Gradient(scope, plan, inputs);
         Assert.Equal(c, (float)r.Outputs["c"].ToScalar());
@@ -121,7 +124,7 @@ public class ChapterCasesGraphTests
     [Fact]
     public void E1_SecondDerivative()
     {
-        using var scope = new ExecutionScope();
+        using var scope = NewScope();
         var program = ProgramParser.Parse(E1Program + "\ns = sum(f)");
         var (plan, inputs) = Prepare(scope, program, ("x", scope.FromArray([0.5, 1, 2, -1.5])));
         Assert.Equal(DType.Float64, plan.ValueTypes["f"].DType); // program inputs keep the caller's dtype
@@ -138,7 +141,7 @@ public class ChapterCasesGraphTests
     [Fact]
     public void E2_BackwardTwice()
     {
-        using var scope = new ExecutionScope();
+        using var scope = NewScope();
         var x = scope.FromArray([0f, 1, 2, 3]).RequireGrad();
         var plan = Plan.Build(ProgramParser.Parse("t = sum(x * x)\ny = 2 * t"), new Dictionary<string, TensorType> { ["x"] = x.Type });
 
@@ -158,7 +161,7 @@ public class ChapterCasesGraphTests
     [Fact]
     public void E3_VectorControlFlow_GradientAndJacobian()
     {
-        using var scope = new ExecutionScope();
+        using var scope = NewScope();
         var (plan, inputs) = Prepare(scope, C5([3]), ("a", scope.FromArray([0.3f, -0.2f, 0.1f])));
         var r = GraphFunctions.Gradient(scope, plan, inputs);
         Close([1228.8, -819.2, 409.6], r.Outputs["c"].ToDoubles(), 1e-6);
@@ -177,7 +180,7 @@ public class ChapterCasesGraphTests
     [Fact]
     public void E4_DerivativeOfSinIsCos()
     {
-        using var scope = new ExecutionScope();
+        using var scope = NewScope();
         var grid = Enumerable.Range(0, 200).Select(i => (float)(-2 * Math.PI + 4 * Math.PI * i / 199)).ToArray();
         var (plan, inputs) = Prepare(scope, ProgramParser.Parse("y = sin(x)"), ("x", scope.FromArray(grid)));
         var r = GraphFunctions.Gradient(scope, plan, inputs);
@@ -202,7 +205,7 @@ public class ChapterCasesGraphTests
     [Fact]
     public void E6_ChainRuleTermsPerNode()
     {
-        using var scope = new ExecutionScope();
+        using var scope = NewScope();
         var g = ProgramParser.Parse(E1Program);
         var (plan, inputs) = Prepare(scope, g, ("x", scope.FromArray([0.5, 1, 2, -1.5])));
         var r = GraphFunctions.Gradient(scope, plan, inputs, new GradientRequest { AllIntermediates = true });
@@ -227,7 +230,7 @@ public class ChapterCasesGraphTests
     [Fact]
     public void E7_ForwardAndReverseAgree()
     {
-        using var scope = new ExecutionScope();
+        using var scope = NewScope();
         var (plan, inputs) = Prepare(scope, ProgramParser.Parse(E1Program), ("x", scope.FromArray([0.5, 1, 2, -1.5])));
         var jvp = GraphFunctions.Jvp(scope, plan, inputs, Inputs(("x", scope.Full(new Shape(4), 1, DType.Float64))));
         var vjp = GraphFunctions.Gradient(scope, plan, inputs);
@@ -239,7 +242,7 @@ public class ChapterCasesGraphTests
     [Fact]
     public void E8_JacobianPicksTheCheaperMode()
     {
-        using var scope = new ExecutionScope();
+        using var scope = NewScope();
         var widen = new Graph([P("x", DType.Float32, 2)], [N("mul", ["x", "c"], "y")], ["y"],
             new Dictionary<string, HostTensor> { ["c"] = HostTensor.Of([1f, 2, 3, 4, 5, 6], 3, 2) });
         var (plan, inputs) = Prepare(scope, widen, ("x", scope.FromArray([1f, 2])));
@@ -254,4 +257,10 @@ public class ChapterCasesGraphTests
         Assert.Equal(JacobianMode.Reverse, r.ModeUsed); // n = 4 > m = 1: one backward pass
         Assert.Equal([2.0, 4, 6, 8], r.Jacobians["s"]["x"].ToDoubles());
     }
+}
+
+/// <summary>Every chapter case through the graph IR on the GPU backend (ILGPU's CPU accelerator): the same numbers.</summary>
+public class ChapterCasesOnTheGpuBackend : ChapterCasesGraphTests
+{
+    protected override ExecutionScope NewScope() => new(new ScopeOptions { Backend = Backends.GpuTestDevice.Backend });
 }
