@@ -18,7 +18,7 @@ namespace AutogradService.Gpu;
 /// (a value crosses once each way at most). On a machine without a GPU the same code runs on ILGPU's CPU accelerator,
 /// which is how the tests exercise it. One lock orders launches and transfers: the device is one queue.
 /// </summary>
-public sealed class GpuBackend : IBackend, IDisposable
+public sealed partial class GpuBackend : IBackend, IDisposable
 {
     private readonly Context _context;
     private readonly CpuBackend _host = CpuBackend.Instance;
@@ -206,10 +206,6 @@ public sealed class GpuBackend : IBackend, IDisposable
         }
     }
 
-    public void Where(Tensor condition, Tensor a, Tensor b, Tensor output) => _host.Where(condition, a, b, output);
-
-    public void BroadcastTo(Tensor input, Tensor output) => _host.BroadcastTo(input, output);
-
     public void Reduce(ReduceKernel kernel, Tensor input, int[] axes, Tensor output)
     {
         bool contiguous = axes[^1] - axes[0] == axes.Length - 1;
@@ -268,7 +264,8 @@ public sealed class GpuBackend : IBackend, IDisposable
                 Blas(a, b, output, layout, transposeA, transposeB);
                 return;
             }
-            if (a.DType == DType.Float32) _matMulF32(n, x.Cast<float>(), z.Cast<float>(), y.Cast<float>(), layout);
+            if (TryTiledMatMul(a.DType, x, z, y, layout, n)) { }
+            else if (a.DType == DType.Float32) _matMulF32(n, x.Cast<float>(), z.Cast<float>(), y.Cast<float>(), layout);
             else _matMulF64(n, x.Cast<double>(), z.Cast<double>(), y.Cast<double>(), layout);
             Accelerator.Synchronize();
         }
@@ -285,18 +282,6 @@ public sealed class GpuBackend : IBackend, IDisposable
             _cublas!.Gemm((double*)pa, (double*)pb, (double*)pc, l.M, l.N, l.K, transposeA, transposeB, l.ABatch, l.BBatch, (long)l.M * l.N, batch);
         Accelerator.Synchronize();
     }
-
-    public void Transpose(Tensor input, int[] perm, Tensor output) => _host.Transpose(input, perm, output);
-
-    public void Slice(Tensor input, int[] starts, int[] steps, Tensor output) => _host.Slice(input, starts, steps, output);
-
-    public void SliceScatter(Tensor source, int[] starts, int[] steps, Tensor output) => _host.SliceScatter(source, starts, steps, output);
-
-    public void Concat(ReadOnlySpan<Tensor> inputs, int axis, Tensor output) => _host.Concat(inputs, axis, output);
-
-    public void Gather(Tensor input, Tensor indices, int axis, Tensor output) => _host.Gather(input, indices, axis, output);
-
-    public void ScatterAdd(Tensor source, Tensor indices, int axis, Tensor output) => _host.ScatterAdd(source, indices, axis, output);
 
     public void Dispose()
     {

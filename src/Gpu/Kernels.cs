@@ -48,7 +48,7 @@ public struct MatMulLayout
 /// same order every run: no atomics) and matrix products. Op codes are the engine's kernel enums as integers.
 /// Every kernel runs on ILGPU's CPU accelerator in the tests and is compiled to PTX without a device.
 /// </summary>
-public static class Kernels
+public static partial class Kernels
 {
     public static void FillF32(Index1D i, ArrayView<float> y, float value) => y[i] = value;
 
