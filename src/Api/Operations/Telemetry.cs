@@ -32,18 +32,25 @@ public static class Telemetry
         var services = builder.Services;
         services.Configure<ProblemDetailsOptions>(o => o.CustomizeProblemDetails += TraceIds.Stamp);
 
+        bool exporting = OtlpSettings.Any(key => !string.IsNullOrWhiteSpace(builder.Configuration[key]));
         var otel = services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(builder.Configuration["OTEL_SERVICE_NAME"] ?? "autograd-service"))
-            .WithTracing(t => t
-                .AddSource(SourceName)
-                // Probes and scrapes every few seconds are noise in a trace store.
-                .AddAspNetCoreInstrumentation(o => o.Filter = http => !IsProbe(http.Request.Path))
-                .AddHttpClientInstrumentation())
+            .WithTracing(t =>
+            {
+                t.AddSource(SourceName)
+                    // Probes and scrapes every few seconds are noise in a trace store.
+                    .AddAspNetCoreInstrumentation(o => o.Filter = http => !IsProbe(http.Request.Path))
+                    .AddHttpClientInstrumentation();
+                // With no trace store, recording spans nobody reads cost ~20% of a small request's CPU (profiled on C1).
+                // Requests still get an activity (the trace id in error bodies and log scopes), and a caller that sends a
+                // sampled traceparent still gets recorded spans.
+                if (!exporting) t.SetSampler(new ParentBasedSampler(new AlwaysOffSampler()));
+            })
             .WithMetrics(m => m
                 .AddMeter(ServiceMetrics.MeterName)
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation());
-        if (OtlpSettings.Any(key => !string.IsNullOrWhiteSpace(builder.Configuration[key]))) otel.UseOtlpExporter();
+        if (exporting) otel.UseOtlpExporter();
         return builder;
     }
 

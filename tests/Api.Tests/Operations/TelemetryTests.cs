@@ -74,4 +74,24 @@ public sealed class TelemetryTests(ObservedService service) : IClassFixture<Obse
         Assert.Equal("ok", server.GetTagItem(Telemetry.CodeTag));
         Assert.Equal("ok", Assert.Single(engine).GetTagItem(Telemetry.CodeTag));
     }
+    [Fact]
+    public async Task Rest_WithoutATraceStore_AnUntracedRequestRecordsNoSpans_ButKeepsItsTraceId()
+    {
+        // ObservedService configures no OTLP endpoint: root requests are not recorded (their spans would go nowhere).
+        using var untraced = new HttpRequestMessage(HttpMethod.Post, "/v1/evaluate")
+        {
+            Content = new StringContent(JsonKit.Serialize(new { program = "y = frobnicate(x)", inputs = new { x = 1 } }), System.Text.Encoding.UTF8, "application/json"),
+        };
+        var problem = (await JsonKit.SendAsync(service.CreateClient(), untraced)).Problem(400, "invalid_graph");
+        string untracedId = problem.Str(TraceIds.ProblemDetailsKey);
+        Assert.Matches("^[0-9a-f]{32}$", untracedId);
+
+        // A traced request after it is recorded; by the time its server span has ended, the untraced one has too.
+        var (traceparent, traceId, parent) = ObservedService.NewTraceparent();
+        using var traced = new HttpRequestMessage(HttpMethod.Post, "/v1/gradient") { Content = new StringContent(JsonKit.Serialize(C1), System.Text.Encoding.UTF8, "application/json") };
+        traced.Headers.Add("traceparent", traceparent);
+        (await JsonKit.SendAsync(service.CreateClient(), traced)).Ok();
+        await SpansOf(traceId, parent);
+        Assert.DoesNotContain(service.Spans.Snapshot(), a => a.TraceId.ToHexString() == untracedId);
+    }
 }
