@@ -13,6 +13,7 @@ COPY Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY src/Engine/AutogradService.Engine.csproj src/Engine/
 COPY src/Contracts/AutogradService.Contracts.csproj src/Contracts/
 COPY src/Onnx/AutogradService.Onnx.csproj src/Onnx/
+COPY src/Gpu/AutogradService.Gpu.csproj src/Gpu/
 COPY src/Api/AutogradService.Api.csproj src/Api/
 RUN dotnet restore src/Api/AutogradService.Api.csproj
 COPY src/ src/
