@@ -21,6 +21,9 @@ public sealed record ScopeOptions
     /// <summary>Anomaly mode: stop at the first op whose forward or backward turns finite values into NaN or ±Infinity.</summary>
     public bool DetectAnomaly { get; init; }
 
+    /// <summary>Whether float32 matrix products may use a GPU's TF32 tensor cores (faster, ~1e-3 relative); off, results match the CPU.</summary>
+    public bool AllowTf32 { get; init; }
+
     public CancellationToken Cancellation { get; init; }
 }
 
@@ -45,6 +48,7 @@ public sealed class ExecutionScope : IDisposable
         MaxLoopIterations = options.MaxLoopIterations;
         MaxLiveTensors = options.MaxLiveTensors;
         DetectAnomaly = options.DetectAnomaly;
+        AllowTf32 = options.AllowTf32;
         Cancellation = options.Cancellation;
     }
 
@@ -54,6 +58,9 @@ public sealed class ExecutionScope : IDisposable
     public long MaxLoopIterations { get; }
     public long MaxLiveTensors { get; }
     public bool DetectAnomaly { get; }
+
+    /// <summary>See <see cref="ScopeOptions.AllowTf32"/>: a device backend's matrix products read it.</summary>
+    public bool AllowTf32 { get; }
 
     /// <summary>Set while a VJP rule runs in anomaly mode: the rule's result is checked as a whole, and blamed on the rule.</summary>
     internal bool InBackwardRule { get; set; }

@@ -277,7 +277,7 @@ public sealed partial class GpuBackend : IBackend, IDisposable
         int batch = (int)(output.ElementCount / ((long)l.M * l.N));
         nint pa = ((DeviceStorage)a.Storage).DevicePointer, pb = ((DeviceStorage)b.Storage).DevicePointer, pc = ((DeviceStorage)output.Storage).DevicePointer;
         if (a.DType == DType.Float32)
-            _cublas!.Gemm((float*)pa, (float*)pb, (float*)pc, l.M, l.N, l.K, transposeA, transposeB, l.ABatch, l.BBatch, (long)l.M * l.N, batch, allowTf32: false);
+            _cublas!.Gemm((float*)pa, (float*)pb, (float*)pc, l.M, l.N, l.K, transposeA, transposeB, l.ABatch, l.BBatch, (long)l.M * l.N, batch, allowTf32: output.Scope.AllowTf32);
         else
             _cublas!.Gemm((double*)pa, (double*)pb, (double*)pc, l.M, l.N, l.K, transposeA, transposeB, l.ABatch, l.BBatch, (long)l.M * l.N, batch);
         Accelerator.Synchronize();

@@ -44,6 +44,9 @@ public sealed record TransformRequest
 
     /// <summary>Anomaly mode: fail at the first op that produces NaN or ±Infinity from finite values.</summary>
     public bool DetectAnomaly { get; init; }
+
+    /// <summary>float32 matrix products on a GPU may use TF32 tensor cores (no effect on the CPU).</summary>
+    public bool AllowTf32 { get; init; }
 }
 
 /// <summary>A run's figures, and the device it ran on (what <c>auto</c> chose).</summary>

@@ -148,6 +148,7 @@ public sealed class TransformService(EngineGate gate, ModelRepository models, De
             MaxLoopIterations = _limits.MaxLoopIterations,
             MaxLiveTensors = _limits.MaxTensorsPerRequest,
             DetectAnomaly = request.DetectAnomaly,
+            AllowTf32 = request.AllowTf32,
             Cancellation = cancellation,
         });
         var inputs = GraphFunctions.Import(scope, conformed);

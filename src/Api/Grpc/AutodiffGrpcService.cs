@@ -16,7 +16,7 @@ public sealed class AutodiffGrpcService(TransformService transforms, Engine.Back
 
     public override async Task<EvaluateResponse> Evaluate(EvaluateRequest request, ServerCallContext context)
     {
-        var result = await Run(Common(TransformKind.Evaluate, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device, request.DetectAnomaly), context);
+        var result = await Run(Common(TransformKind.Evaluate, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device, request.DetectAnomaly, request.AllowTf32), context);
         var response = new EvaluateResponse { Stats = Stats(result.Stats) };
         Fill(response.Outputs, result.Outputs);
         return response;
@@ -64,7 +64,7 @@ public sealed class AutodiffGrpcService(TransformService transforms, Engine.Back
 
     public override async Task<JvpResponse> Jvp(JvpRequest request, ServerCallContext context)
     {
-        var result = await Run(Common(TransformKind.Jvp, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device, request.DetectAnomaly) with
+        var result = await Run(Common(TransformKind.Jvp, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device, request.DetectAnomaly, request.AllowTf32) with
         {
             Tangents = ProtoMapping.ToEngine(request.Tangents, MaxElements),
         }, context);
@@ -76,7 +76,7 @@ public sealed class AutodiffGrpcService(TransformService transforms, Engine.Back
 
     public override async Task<JacobianResponse> Jacobian(JacobianRequest request, ServerCallContext context)
     {
-        var result = await Run(Common(TransformKind.Jacobian, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device, request.DetectAnomaly) with
+        var result = await Run(Common(TransformKind.Jacobian, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device, request.DetectAnomaly, request.AllowTf32) with
         {
             Wrt = Names(request.Wrt),
             Mode = request.Mode switch
@@ -103,7 +103,7 @@ public sealed class AutodiffGrpcService(TransformService transforms, Engine.Back
 
     public override async Task<HessianResponse> Hessian(HessianRequest request, ServerCallContext context)
     {
-        var result = await Run(Common(TransformKind.Hessian, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device, request.DetectAnomaly) with
+        var result = await Run(Common(TransformKind.Hessian, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device, request.DetectAnomaly, request.AllowTf32) with
         {
             Wrt = Names(request.Wrt),
             Vector = request.Vector.Count > 0 ? ProtoMapping.ToEngine(request.Vector, MaxElements) : null,
@@ -179,7 +179,7 @@ public sealed class AutodiffGrpcService(TransformService transforms, Engine.Back
 
     /// <summary>The fields every transform request shares.</summary>
     private TransformRequest Common(TransformKind kind, Computation? computation, Google.Protobuf.Collections.MapField<string, Contracts.V1.Tensor> inputs,
-        Google.Protobuf.Collections.RepeatedField<string> outputs, RequestLimits? limits, string device, bool detectAnomaly) => new()
+        Google.Protobuf.Collections.RepeatedField<string> outputs, RequestLimits? limits, string device, bool detectAnomaly, bool allowTf32) => new()
     {
         Kind = kind,
         Source = Source(computation),
@@ -190,10 +190,11 @@ public sealed class AutodiffGrpcService(TransformService transforms, Engine.Back
         TimeoutMs = Positive(limits?.TimeoutMs, "limits.timeout_ms") is { } ms ? (int)Math.Min(ms, int.MaxValue) : null,
         Device = device,
         DetectAnomaly = detectAnomaly,
+        AllowTf32 = allowTf32,
     };
 
     private TransformRequest ToEngine(Contracts.V1.GradientRequest request) =>
-        Common(TransformKind.Gradient, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device, request.DetectAnomaly) with
+        Common(TransformKind.Gradient, request.Computation, request.Inputs, request.Outputs, request.Limits, request.Device, request.DetectAnomaly, request.AllowTf32) with
     {
         Wrt = Names(request.Wrt),
         Seeds = request.Seeds.Count > 0 ? ProtoMapping.ToEngine(request.Seeds, MaxElements) : null,

@@ -13,7 +13,7 @@ namespace AutogradService.Api.Json;
 public static class TransformJson
 {
     private static readonly string[] CommonFields =
-        ["graph", "program", "model", "inputs", "outputs", "limits", "device", "tensor_encoding", "detect_anomaly", "strict_inputs", "parameters"];
+        ["graph", "program", "model", "inputs", "outputs", "limits", "device", "tensor_encoding", "detect_anomaly", "strict_inputs", "parameters", "allow_tf32"];
 
     /// <summary>
     /// The fields each transform reads; any other is refused by name (a field meant for another transform, such as
@@ -79,6 +79,7 @@ public static class TransformJson
             Mode = ParseMode(JsonFields.String(body, "mode", "")),
             Vector = Tensors(body, "vector", maxElements, read),
             DetectAnomaly = JsonFields.Bool(body, "detect_anomaly", "") ?? false,
+            AllowTf32 = JsonFields.Bool(body, "allow_tf32", "") ?? false,
         };
     }
 

@@ -46,6 +46,23 @@ public sealed class GpuDeviceTests(CpuAcceleratorGpuService service) : IClassFix
     }
 
     [Fact]
+    public async Task AllowTf32_IsABool_TheScopeCarries()
+    {
+        // The CPU accelerator has no tensor cores: the flag is accepted and changes nothing here (cuBLAS reads it on CUDA).
+        var product = new { program = "y = a @ b", inputs = new { a = new[] { new[] { 1.0, 2 }, new[] { 3.0, 4 } }, b = new[] { new[] { 1.0, 0 }, new[] { 0.0, 1 } } } };
+        foreach (var allow in new[] { true, false })
+        {
+            var r = (await _client.Post("/v1/evaluate", new { product.program, product.inputs, device = "gpu", allow_tf32 = allow })).Ok();
+            Assert.Equal([1.0, 2, 3, 4], Values(r.Body.At("outputs", "y")));
+        }
+        var bad = (await _client.Post("/v1/evaluate", new { product.program, product.inputs, allow_tf32 = "yes" })).Problem(400, "invalid_argument");
+        Assert.Equal("allow_tf32", bad.Str("field"));
+        var grpc = new EvaluateRequest { Computation = new Computation { Program = Cases.C1Program }, Device = "gpu", AllowTf32 = true };
+        grpc.Inputs["x"] = Infrastructure.Tensors.F32(Cases.X);
+        Assert.Equal(28.0, Infrastructure.Tensors.One((await service.Autodiff.EvaluateAsync(grpc)).Outputs["y"]));
+    }
+
+    [Fact]
     public async Task GrpcAndSessions_ReachTheGpu()
     {
         var request = new EvaluateRequest { Computation = new Computation { Program = Cases.C1Program }, Device = "gpu" };
