@@ -23,6 +23,16 @@ public sealed record Case(string Name, Kind Kind, string Transport, int Weight, 
     public static Case OverLimit(string name, string transport, int weight, string expected, Func<CaseContext, Task<Outcome>> run) =>
         new(name, Kind.OverLimit, transport, weight, [expected], run);
 
+    /// <summary>An over-limit case that either of <paramref name="expected"/> may refuse (two limits racing).</summary>
+    public static Case OverLimit(string name, string transport, int weight, string[] expected, Func<CaseContext, Task<Outcome>> run) =>
+        new(name, Kind.OverLimit, transport, weight, expected, run);
+
+    /// <summary>
+    /// What stops a counting loop given a 1–3 ms deadline: the deadline, or — when the timer fires late on a loaded
+    /// machine — the server's iteration limit (100,000 iterations take ~20 ms). Either is the contract's refusal.
+    /// </summary>
+    public static readonly string[] DeadlineOrIterationLimit = ["deadline_exceeded", "iteration_limit_exceeded"];
+
     public static Case Malformed(string name, string transport, int weight, string expected, Func<CaseContext, Task<Outcome>> run) =>
         new(name, Kind.Malformed, transport, weight, [expected], run);
 

@@ -32,7 +32,7 @@ public static class RestCases
             CodeAsync(c, "/v1/evaluate", $"{{\"program\":\"y = sum(x)\",\"inputs\":{{\"x\":{{\"shape\":[{4100 + c.Rng.Next(1000)},4100],\"b64\":\"\"}}}}}}"));
         yield return Case.OverLimit("rest.limit.shape_elements", "rest", 2, "invalid_graph", c =>
             CodeAsync(c, "/v1/evaluate", $"{{\"program\":\"y = sum(zeros(shape=[{50_000 + c.Rng.Next(1000)},50000]))\"}}"));
-        yield return Case.OverLimit("rest.limit.deadline", "rest", 3, "deadline_exceeded", c =>
+        yield return Case.OverLimit("rest.limit.deadline", "rest", 3, Case.DeadlineOrIterationLimit, c =>
             CodeAsync(c, "/v1/evaluate", $"{{\"graph\":{Fixtures.CountingLoopJson()},\"inputs\":{{\"i0\":0,\"n\":1e9}},\"limits\":{{\"timeout_ms\":{1 + c.Rng.Next(3)}}}}}"));
         yield return Case.OverLimit("rest.limit.memory", "rest", 3, "memory_limit_exceeded", c =>
             CodeAsync(c, "/v1/gradient", $"{{\"program\":\"y = 2 * dot(x, x)\",\"inputs\":{{\"x\":{Json(Vector(c.Rng, 1000), c.Rng.Next(2) == 0)}}},\"wrt\":[\"x\"],\"limits\":{{\"memory_bytes\":{64 + c.Rng.Next(1000)}}}}}"));
