@@ -25,19 +25,12 @@ public sealed class OipBinaryLimitTests(OipBinaryLimitTests.SmallBodies service)
         using var client = service.CreateClient();
         (await client.Put("/v1/models/oip-bin-body", new { program = "y = x * 2" })).Ok();
         var values = Enumerable.Range(0, 4).Select(i => (float)i).ToArray();
-        byte[] Body(int length)
-        {
-            var json = Serialize(new { inputs = new[] { new { name = "x", datatype = "FP32", shape = new[] { 4 }, parameters = new { binary_data_size = 16 } } } });
-            var header = Encoding.UTF8.GetBytes(json + new string(' ', length - 16 - Encoding.UTF8.GetByteCount(json)));
-            return [.. header, .. MemoryMarshal.AsBytes(values.AsSpan()).ToArray()];
-        }
         async Task<RestReply> Send(int length)
         {
-            var body = Body(length);
-            using var content = new ByteArrayContent(body);
-            content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/v2/models/oip-bin-body/infer") { Content = content };
-            request.Headers.Add("Inference-Header-Content-Length", (length - 16).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            // The JSON header padded with spaces so the whole body is `length` bytes: 16 of them are the tensor's.
+            var json = Serialize(new { inputs = new[] { new { name = "x", datatype = "FP32", shape = new[] { 4 }, parameters = new { binary_data_size = 16 } } } });
+            var header = Encoding.UTF8.GetBytes(json + new string(' ', length - 16 - Encoding.UTF8.GetByteCount(json)));
+            using var request = FramedRequest("/v2/models/oip-bin-body/infer", header, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
             return await SendAsync(client, request);
         }
         var atLimit = (await Send(MaxBody)).Ok();

@@ -26,6 +26,16 @@ public static class Oip
         return reply;
     }
 
+    /// <summary>A request in the binary tensor extension's framing: the JSON header's bytes, then the tensors' bytes.</summary>
+    public static HttpRequestMessage FramedRequest(string path, byte[] header, byte[] data, string? headerLength = null)
+    {
+        var content = new ByteArrayContent([.. header, .. data]);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
+        request.Headers.Add("Inference-Header-Content-Length", headerLength ?? header.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return request;
+    }
+
     public static JsonElement Named(JsonElement list, string name) =>
         list.EnumerateArray().Single(t => t.GetProperty("name").GetString() == name);
 
@@ -222,16 +232,8 @@ public sealed class OipRestTests(DefaultService service) : IClassFixture<Default
         }
     }
 
-    /// <summary>A request in the binary tensor extension's framing: the JSON header, then the tensors' bytes.</summary>
-    private static HttpRequestMessage FramedRequest(string path, object header, byte[] data, string? headerLength = null)
-    {
-        var json = JsonSerializer.SerializeToUtf8Bytes(header);
-        var content = new ByteArrayContent([.. json, .. data]);
-        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
-        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
-        request.Headers.Add("Inference-Header-Content-Length", headerLength ?? json.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        return request;
-    }
+    private static HttpRequestMessage FramedRequest(string path, object header, byte[] data, string? headerLength = null) =>
+        Oip.FramedRequest(path, JsonSerializer.SerializeToUtf8Bytes(header), data, headerLength);
 
     private async Task<RestReply> Framed(string path, object header, byte[] data, string? headerLength = null)
     {
