@@ -1,3 +1,4 @@
+using ILGPU.Runtime.Cuda;
 using AutogradService.Engine.Autodiff;
 using AutogradService.Engine.Backends;
 using AutogradService.Engine.Tensors;
@@ -129,4 +130,20 @@ internal static class GpuTestDevice
     private static readonly Lazy<Gpu.GpuBackend> Shared = new(Gpu.GpuBackend.CreateCpuAccelerator);
 
     public static Gpu.GpuBackend Backend => Shared.Value;
+
+    /// <summary>
+    /// A kernel compiled by ILGPU's PTX backend for sm_90 with no device: the compiler the CPU accelerator never runs.
+    /// Explicitly grouped kernels (shared memory, barriers) take their group from the launch, the others from ILGPU.
+    /// </summary>
+    public static string CompileToPtx(System.Reflection.MethodInfo kernel, bool explicitlyGrouped = false)
+    {
+        using var context = ILGPU.Context.Create(builder => builder.Cuda());
+        var arch = new ILGPU.Runtime.Cuda.CudaArchitecture(9, 0);
+        using var backend = new ILGPU.Backends.PTX.PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(arch), arch,
+            new ILGPU.Runtime.Cuda.CudaInstructionSet(8, 0), nvvmAPI: null);
+        var entry = explicitlyGrouped
+            ? ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(kernel)
+            : ILGPU.Backends.EntryPoints.EntryPointDescription.FromImplicitlyGroupedKernel(kernel);
+        return ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(entry, new ILGPU.Runtime.KernelSpecialization(null, null))).PTXAssembly;
+    }
 }

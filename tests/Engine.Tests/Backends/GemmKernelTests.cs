@@ -2,11 +2,9 @@ using AutogradService.Engine.Ops;
 using AutogradService.Engine.Tensors;
 using AutogradService.Gpu;
 using ILGPU;
-using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
-using ILGPU.Runtime.Cuda;
 
 namespace AutogradService.Engine.Tests.Backends;
 
@@ -113,12 +111,8 @@ public sealed class GemmKernelTests : IDisposable
     [MemberData(nameof(KernelNames))]
     public void Tiled_CompilesToPtx_ForSm90_WithoutADevice(string kernel)
     {
-        using var context = Context.Create(builder => builder.Cuda());
-        var arch = new CudaArchitecture(9, 0);
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(arch), arch, new CudaInstructionSet(8, 0), nvvmAPI: null);
-        var method = GemmKernels.All.Single(k => k.Name == kernel);
-        var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), new KernelSpecialization(null, null));
-        Assert.Contains(".shared", compiled.PTXAssembly);
-        Assert.Contains("bar.sync", compiled.PTXAssembly);
+        var ptx = GpuTestDevice.CompileToPtx(GemmKernels.All.Single(k => k.Name == kernel), explicitlyGrouped: true);
+        Assert.Contains(".shared", ptx);
+        Assert.Contains("bar.sync", ptx);
     }
 }

@@ -4,10 +4,8 @@ using AutogradService.Engine.Ops;
 using AutogradService.Engine.Tensors;
 using AutogradService.Gpu;
 using ILGPU;
-using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
-using ILGPU.Runtime.Cuda;
 
 namespace AutogradService.Engine.Tests.Backends;
 
@@ -108,13 +106,9 @@ public class GpuBackendTests
     [MemberData(nameof(KernelNames))]
     public void EveryKernel_CompilesToPtx_ForSm90_WithoutADevice(string kernel)
     {
-        using var context = Context.Create(builder => builder.Cuda());
-        var arch = new CudaArchitecture(9, 0);
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(arch), arch, new CudaInstructionSet(8, 0), nvvmAPI: null);
-        var method = Gpu.Kernels.All.Single(k => k.Name == kernel);
-        var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromImplicitlyGroupedKernel(method), new KernelSpecialization(null, null));
-        Assert.Contains(".entry", compiled.PTXAssembly);
-        Assert.Contains(".target sm_", compiled.PTXAssembly);
+        var ptx = GpuTestDevice.CompileToPtx(Gpu.Kernels.All.Single(k => k.Name == kernel));
+        Assert.Contains(".entry", ptx);
+        Assert.Contains(".target sm_", ptx);
     }
 
     private static void AssertClose(double[] expected, double[] actual, double rtol)

@@ -112,11 +112,18 @@ const unary = (client, method, request) => new Promise((resolve, reject) =>
 const rawFloats = list => Buffer.from(new Float32Array(list).buffer);
 const floats = raw => Array.from(new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length)));
 
-async function grpcChecks() {
+// The protocol's service and the gradient extension's, from the project's .proto files loaded at run time.
+function grpcClients() {
   const definition = protoLoader.loadSync([path.join('inference', 'grpc_service.proto'), path.join('autograd', 'v2', 'gradient.proto')], loadOptions);
   const loaded = grpc.loadPackageDefinition(definition);
-  const oip = new loaded.inference.GRPCInferenceService(target, grpc.credentials.createInsecure());
-  const gradients = new loaded.autograd.v2.GradientService(target, grpc.credentials.createInsecure());
+  return {
+    oip: new loaded.inference.GRPCInferenceService(target, grpc.credentials.createInsecure()),
+    gradients: new loaded.autograd.v2.GradientService(target, grpc.credentials.createInsecure()),
+  };
+}
+
+async function grpcChecks() {
+  const { oip, gradients } = grpcClients();
   try {
     check((await unary(oip, 'ServerLive', {})).live === true, 'gRPC ServerLive');
     check((await unary(oip, 'ModelReady', { name: model })).ready === true, 'gRPC ModelReady');
@@ -154,10 +161,7 @@ async function grpcChecks() {
 // The ONNX models: each file uploaded as application/onnx, then infer and a batch of two VJPs over REST and gRPC.
 async function onnxChecks() {
   const models = JSON.parse(fs.readFileSync(path.join(onnxDir, 'models.json'), 'utf8'));
-  const definition = protoLoader.loadSync([path.join('inference', 'grpc_service.proto'), path.join('autograd', 'v2', 'gradient.proto')], loadOptions);
-  const loaded = grpc.loadPackageDefinition(definition);
-  const oip = new loaded.inference.GRPCInferenceService(target, grpc.credentials.createInsecure());
-  const gradients = new loaded.autograd.v2.GradientService(target, grpc.credentials.createInsecure());
+  const { oip, gradients } = grpcClients();
   try {
     for (const [kind, m] of Object.entries(models)) {
       const name = `node-onnx-${kind}`;
