@@ -111,20 +111,6 @@ public sealed partial class GpuBackend : IBackend, IDisposable
 
     public long FindOutOfRange(Tensor indices, long bound) => _host.FindOutOfRange(indices, bound);
 
-    /// <summary>
-    /// A fused region, member by member on whole tensors in a scope of its own (its intermediates, like the CPU's
-    /// tiles, are not the request's), then the root copied into <paramref name="output"/>.
-    /// </summary>
-    void IBackend.RunRegion(ExecutionScope scope, ElementwiseRegion region, ReadOnlySpan<Tensor> inputs, Tensor output)
-    {
-        using var members = RegionRunner.TileScope(scope, 1, record: false);
-        var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        for (int i = 0; i < inputs.Length; i++) values[region.Inputs[i]] = inputs[i];
-        var literals = new Dictionary<double, Tensor>();
-        var root = region.ApplyMembers(members, values, v => literals.TryGetValue(v, out var t) ? t : literals[v] = members.Scalar(v, output.DType));
-        Copy(root, output);
-    }
-
     public void Fill(Tensor output, double value)
     {
         if (output.ElementCount == 0) return;

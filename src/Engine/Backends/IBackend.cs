@@ -45,6 +45,19 @@ public partial interface IBackend
     void Cast(Tensor input, Tensor output);
 }
 
+/// <summary>
+/// What a fusable op computes per element: one unary or one binary kernel. A backend that runs a fused region as one
+/// program (a device kernel interpreting the region's steps per element) reads the ops' steps, never their names.
+/// </summary>
+public readonly record struct ElementwiseStep(bool IsBinary, int Kernel)
+{
+    public static ElementwiseStep Of(UnaryKernel kernel) => new(false, (int)kernel);
+
+    public static ElementwiseStep Of(BinaryKernel kernel) => new(true, (int)kernel);
+
+    public override string ToString() => IsBinary ? ((BinaryKernel)Kernel).ToString() : ((UnaryKernel)Kernel).ToString();
+}
+
 /// <summary>Elementwise one-input kernels.</summary>
 public enum UnaryKernel
 {

@@ -13,6 +13,7 @@ namespace AutogradService.Engine.Graphs;
 internal sealed class ElementwiseRegion(PlannedGraph graph, int[] members, string[] inputs)
 {
     private RegionOp? _op;
+    private RegionProgram? _program;
 
     public PlannedGraph Graph { get; } = graph;
 
@@ -26,6 +27,9 @@ internal sealed class ElementwiseRegion(PlannedGraph graph, int[] members, strin
 
     /// <summary>The region as one op, for recorded runs (built once, shared by every run of the plan).</summary>
     public RegionOp Op => _op ??= new RegionOp(this);
+
+    /// <summary>The region as straight-line code per element, for a backend that runs it as one program.</summary>
+    public RegionProgram Program => _program ??= RegionProgram.Of(this);
 
     /// <summary>
     /// Applies the members in order through the dispatcher, reading and adding values by name in

@@ -32,7 +32,7 @@ public sealed class BinaryOp : PrimitiveOp
 
     public override OpSchema Schema { get; }
 
-    public override bool Fusable => true;
+    public override ElementwiseStep? Step => ElementwiseStep.Of(_kernel);
 
     // Linear rules (g, ±g, g·b, g/b) give each input's cotangent elementwise from a broadcasting one.
     internal override bool TakesBroadcastCotangent => _kernel is BinaryKernel.Add or BinaryKernel.Sub or BinaryKernel.Mul or BinaryKernel.Div;

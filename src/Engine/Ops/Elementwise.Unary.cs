@@ -35,7 +35,7 @@ public sealed class UnaryOp : PrimitiveOp
     public override OpSchema Schema { get; }
 
     // Logical not is elementwise too, but bool: regions fuse float arithmetic only.
-    public override bool Fusable => _kernel != UnaryKernel.LogicalNot;
+    public override ElementwiseStep? Step => _kernel == UnaryKernel.LogicalNot ? null : ElementwiseStep.Of(_kernel);
 
     internal override bool TakesBatchedCotangent(TapeNode node, long n) => true;
 

@@ -1,3 +1,4 @@
+using AutogradService.Engine.Backends;
 using AutogradService.Engine.Graphs;
 using AutogradService.Engine.Tensors;
 
@@ -85,11 +86,15 @@ public abstract class Op
     public virtual long? Flops(IReadOnlyList<InferredType> inputs, InferredType output, Attributes attrs) => output.ElementCount;
 
     /// <summary>
-    /// Whether each output element depends only on the same element of the inputs (after broadcasting), with one
-    /// kernel that gives the same bits on any sub-range: such ops may run fused, tile by tile
-    /// (<see cref="Graphs.ElementwiseRegions"/>).
+    /// For an op whose output element depends only on the same element of the inputs (after broadcasting), computed
+    /// by one backend kernel that gives the same bits on any sub-range: that kernel. Such ops may run fused, tile by
+    /// tile on the CPU or as one program per element on a device (<see cref="Graphs.ElementwiseRegion"/>); null for
+    /// every other op.
     /// </summary>
-    public virtual bool Fusable => false;
+    public virtual ElementwiseStep? Step => null;
+
+    /// <summary>Whether the op may join a fused elementwise region (it has a <see cref="Step"/>).</summary>
+    public bool Fusable => Step is not null;
 
     public override string ToString() => Name;
 
