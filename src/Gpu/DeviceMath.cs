@@ -142,6 +142,25 @@ public static class DeviceMath
         return x < 0 ? -y : y;
     }
 
+    /// <summary>
+    /// The error function as the CPU backend computes it: 2/√π e^(−x²) Σ 2ⁿ x^(2n+1) / (1·3·…·(2n+1)), all terms
+    /// positive so nothing cancels, stopped when a term no longer counts; ±1 past |x| = 6.
+    /// </summary>
+    public static double Erf(double x)
+    {
+        double a = Math.Abs(x);
+        if (double.IsNaN(x)) return x;
+        if (a >= 6) return Math.CopySign(1.0, x);
+        double x2 = a * a, term = a, sum = a;
+        for (int n = 1; n < 400; n++)
+        {
+            term *= 2 * x2 / (2 * n + 1);
+            sum += term;
+            if (term <= sum * 1e-17) break;
+        }
+        return Math.CopySign(1.1283791670955126 * Exp(-x2) * sum, x); // 2/√π
+    }
+
     public static double Sigmoid(double x) => 1 / (1 + Exp(-x));
 
     /// <summary>max(x, 0) + log1p(exp(−|x|)), the CPU's form: no overflow for large |x|.</summary>

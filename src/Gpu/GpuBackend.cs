@@ -140,8 +140,6 @@ public sealed partial class GpuBackend : IBackend, IDisposable
         }
     }
 
-    public void Cast(Tensor input, Tensor output) => _host.Cast(input, output);
-
     public void Unary(UnaryKernel kernel, Tensor input, Tensor output)
     {
         if (!Fits(output) || input.DType is not (DType.Float32 or DType.Float64) || !Scalar.OnDevice(kernel))
@@ -221,12 +219,6 @@ public sealed partial class GpuBackend : IBackend, IDisposable
             Accelerator.Synchronize();
         }
     }
-
-    public void Arange(Tensor output, double start, double step) => _host.Arange(output, start, step);
-
-    public void RandomNormal(Tensor output, long seed, double mean, double std) => _host.RandomNormal(output, seed, mean, std);
-
-    public void RandomUniform(Tensor output, long seed, double low, double high) => _host.RandomUniform(output, seed, low, high);
 
     public void MatMul(Tensor a, Tensor b, Tensor output, bool transposeA, bool transposeB)
     {

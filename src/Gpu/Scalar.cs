@@ -5,12 +5,12 @@ namespace AutogradService.Gpu;
 /// <summary>
 /// The elementwise rules the kernels apply per element, with the CPU backend's semantics: NaN propagates through
 /// maximum/minimum and relu, sign keeps ±0 and NaN, max(+0, −0) is +0. Transcendentals come from
-/// <see cref="DeviceMath"/>, the same on every backend; erf (the CPU's own rational approximation) runs on the host copy.
+/// <see cref="DeviceMath"/>, the same on every backend.
 /// </summary>
 public static class Scalar
 {
     /// <summary>Whether <see cref="Unary(int, float)"/> defines the op (the others run on the host).</summary>
-    public static bool OnDevice(UnaryKernel op) => op is not (UnaryKernel.Erf or UnaryKernel.LogicalNot);
+    public static bool OnDevice(UnaryKernel op) => op is not UnaryKernel.LogicalNot;
 
     public static float Unary(int op, float x) => (UnaryKernel)op switch
     {
@@ -46,6 +46,7 @@ public static class Scalar
         UnaryKernel.Relu => Max(x, 0.0),
         UnaryKernel.Softplus => DeviceMath.Softplus(x),
         UnaryKernel.Sign => x > 0 ? 1.0 : x < 0 ? -1.0 : x,
+        UnaryKernel.Erf => DeviceMath.Erf(x),
         _ => double.NaN,
     };
 

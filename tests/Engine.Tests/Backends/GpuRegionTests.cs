@@ -69,6 +69,7 @@ public class GpuRegionTests
 
     [Theory]
     [InlineData("y = exp(x) * 2", 2)]
+    [InlineData("a = x * 0.7\nb = erf(a)\ny = b - x", 3)]
     [InlineData("a = x + u\nb = x - u\nc = a * b\nd = sqrt(abs(c))\ny = maximum(d, 0.5)", 6)]
     // A balanced tree over eight inputs: at most three values live at once.
     [InlineData("a = p + q\nb = r + s\nc = a * b\nd = t - u\ne = v - w\nf = d / e\ny = c + f", 7)]
@@ -91,11 +92,12 @@ public class GpuRegionTests
     [Fact]
     public void ARegionTheKernelCannotTake_RunsMemberByMember_WithTheSameValues()
     {
-        // erf runs on the host copy, and seventeen steps are more than the kernel holds.
-        var erf = OnlyRegion(Plan.Build(ProgramParser.Parse("a = x * 2\ny = erf(a)")));
+        // Seventeen steps are more than the kernel holds, nine inputs more than it reads.
         var longChain = OnlyRegion(Plan.Build(ProgramParser.Parse(
             string.Join("\n", Enumerable.Range(0, 17).Select(k => $"v{k + 1} = sin({(k == 0 ? "x" : $"v{k}")})")))));
-        foreach (var region in new[] { erf, longChain })
+        var wide = OnlyRegion(Plan.Build(ProgramParser.Parse(
+            "s1 = x0 + x1\n" + string.Join("\n", Enumerable.Range(2, 7).Select(k => $"s{k} = s{k - 1} * x{k}")))));
+        foreach (var region in new[] { longChain, wide })
         {
             Assert.Null(RegionCode.Compile(region.Program));
             int before = Gpu.FusedLaunches;
