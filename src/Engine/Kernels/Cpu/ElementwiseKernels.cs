@@ -37,7 +37,7 @@ internal static class ElementwiseKernels
             case UnaryKernel.Sin: TensorPrimitives.Sin(x, y); break;
             case UnaryKernel.Cos: TensorPrimitives.Cos(x, y); break;
             case UnaryKernel.Tan: TensorPrimitives.Tan(x, y); break;
-            case UnaryKernel.Tanh: TensorPrimitives.Tanh(x, y); break;
+            case UnaryKernel.Tanh: TanhKernel.Tanh(x, y); break;
             case UnaryKernel.Sigmoid: TensorPrimitives.Sigmoid(x, y); break;
             case UnaryKernel.Relu: TensorPrimitives.Max(x, T.Zero, y); break;
             case UnaryKernel.Softplus:
