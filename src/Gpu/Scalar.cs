@@ -74,6 +74,102 @@ public static class Scalar
         _ => double.NaN,
     };
 
+    /// <summary>
+    /// The cotangent a unary op passes back, <c>g · dy/dx</c>, per element: the rules of <c>UnaryOps</c> (a negated
+    /// rule negates g, as there), for a fused region's backward. Float32 rules compute in float32, as the CPU's tensor
+    /// ops do; their transcendentals come from double, rounded once.
+    /// </summary>
+    public static float UnaryVjp(int op, float x, float y, float g) => (UnaryKernel)op switch
+    {
+        UnaryKernel.Neg => -g,
+        UnaryKernel.Abs => g * Unary((int)UnaryKernel.Sign, x),
+        UnaryKernel.Exp => g * y,
+        UnaryKernel.Log => g * (1f / x),
+        UnaryKernel.Log1p => g * (1f / (x + 1f)),
+        UnaryKernel.Expm1 => g * (y + 1f),
+        UnaryKernel.Sqrt => g * (0.5f / y),
+        UnaryKernel.Rsqrt => g * (-0.5f * y / x),
+        UnaryKernel.Square => g * (2f * x),
+        UnaryKernel.Reciprocal => -g * (y * y),
+        UnaryKernel.Sin => g * (float)DeviceMath.Cos(x),
+        UnaryKernel.Cos => -g * (float)DeviceMath.Sin(x),
+        UnaryKernel.Tan => g * (1f + y * y),
+        UnaryKernel.Tanh => g * (1f - y * y),
+        UnaryKernel.Sigmoid => g * (y * (1f - y)),
+        UnaryKernel.Relu => g * (x > 0 ? 1f : 0f),
+        UnaryKernel.Softplus => g * (float)DeviceMath.Sigmoid(x),
+        UnaryKernel.Sign => 0,
+        UnaryKernel.Erf => g * (TwoOverSqrtPiF * (float)DeviceMath.Exp(-(x * x))),
+        _ => float.NaN,
+    };
+
+    public static double UnaryVjp(int op, double x, double y, double g) => (UnaryKernel)op switch
+    {
+        UnaryKernel.Neg => -g,
+        UnaryKernel.Abs => g * Unary((int)UnaryKernel.Sign, x),
+        UnaryKernel.Exp => g * y,
+        UnaryKernel.Log => g * (1.0 / x),
+        UnaryKernel.Log1p => g * (1.0 / (x + 1.0)),
+        UnaryKernel.Expm1 => g * (y + 1.0),
+        UnaryKernel.Sqrt => g * (0.5 / y),
+        UnaryKernel.Rsqrt => g * (-0.5 * y / x),
+        UnaryKernel.Square => g * (2.0 * x),
+        UnaryKernel.Reciprocal => -g * (y * y),
+        UnaryKernel.Sin => g * DeviceMath.Cos(x),
+        UnaryKernel.Cos => -g * DeviceMath.Sin(x),
+        UnaryKernel.Tan => g * (1.0 + y * y),
+        UnaryKernel.Tanh => g * (1.0 - y * y),
+        UnaryKernel.Sigmoid => g * (y * (1.0 - y)),
+        UnaryKernel.Relu => g * (x > 0 ? 1.0 : 0.0),
+        UnaryKernel.Softplus => g * DeviceMath.Sigmoid(x),
+        UnaryKernel.Sign => 0,
+        UnaryKernel.Erf => g * (TwoOverSqrtPi * DeviceMath.Exp(-(x * x))),
+        _ => double.NaN,
+    };
+
+    /// <summary>
+    /// The cotangents a binary op passes back to a and b, given y = a op b and the cotangent g: the rules of
+    /// <c>BinaryOps</c> per element (pow's exponent share is 0 where a is 0; maximum and minimum split ties evenly).
+    /// </summary>
+    public static void BinaryPartials(int op, float a, float b, float y, float g, out float da, out float db)
+    {
+        switch ((BinaryKernel)op)
+        {
+            case BinaryKernel.Add: (da, db) = (g, g); break;
+            case BinaryKernel.Sub: (da, db) = (g, -g); break;
+            case BinaryKernel.Mul: (da, db) = (g * b, g * a); break;
+            case BinaryKernel.Div: (da, db) = (g / b, -g * y / b); break;
+            case BinaryKernel.Pow: (da, db) = (g * (b * (float)DeviceMath.Pow(a, b - 1f)), g * (a == 0 ? 0f : y * (float)DeviceMath.Log(a))); break;
+            case BinaryKernel.Maximum or BinaryKernel.Minimum:
+                bool wins = (BinaryKernel)op == BinaryKernel.Maximum ? a > b : a < b;
+                float share = (wins ? 1f : 0f) + 0.5f * (a == b ? 1f : 0f);
+                (da, db) = (g * share, g * (1f - share));
+                break;
+            default: (da, db) = (float.NaN, float.NaN); break;
+        }
+    }
+
+    public static void BinaryPartials(int op, double a, double b, double y, double g, out double da, out double db)
+    {
+        switch ((BinaryKernel)op)
+        {
+            case BinaryKernel.Add: (da, db) = (g, g); break;
+            case BinaryKernel.Sub: (da, db) = (g, -g); break;
+            case BinaryKernel.Mul: (da, db) = (g * b, g * a); break;
+            case BinaryKernel.Div: (da, db) = (g / b, -g * y / b); break;
+            case BinaryKernel.Pow: (da, db) = (g * (b * DeviceMath.Pow(a, b - 1.0)), g * (a == 0 ? 0.0 : y * DeviceMath.Log(a))); break;
+            case BinaryKernel.Maximum or BinaryKernel.Minimum:
+                bool wins = (BinaryKernel)op == BinaryKernel.Maximum ? a > b : a < b;
+                double share = (wins ? 1.0 : 0.0) + 0.5 * (a == b ? 1.0 : 0.0);
+                (da, db) = (g * share, g * (1.0 - share));
+                break;
+            default: (da, db) = (double.NaN, double.NaN); break;
+        }
+    }
+
+    private const double TwoOverSqrtPi = 1.1283791670955126;
+    private const float TwoOverSqrtPiF = 1.1283791670955126f;
+
     public static bool Compare(int op, float a, float b) => Compare(op, (double)a, b);
 
     public static bool Compare(int op, double a, double b) => (BinaryKernel)op switch

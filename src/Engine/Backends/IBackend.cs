@@ -35,6 +35,20 @@ public partial interface IBackend
     /// </summary>
     internal void RunRegion(ExecutionScope scope, ElementwiseRegion region, ReadOnlySpan<Tensor> inputs, Tensor output);
 
+    /// <summary>
+    /// A fused region's VJP in one pass, where this backend runs it so: the cotangent of each input that
+    /// <paramref name="needs"/> one, in that input's shape (<paramref name="grad"/> has the output's shape or is one
+    /// element). Null: the caller runs the members' own rules tile by tile (the CPU's way).
+    /// </summary>
+    internal Tensor?[]? RunRegionVjp(ExecutionScope scope, ElementwiseRegion region, ReadOnlySpan<Tensor> inputs, Tensor output, Tensor grad, bool[] needs) => null;
+
+    /// <summary>
+    /// Whether a recorded run fuses <paramref name="region"/> even when the tape has room for its members' values:
+    /// where forward and VJP are each one pass, recomputing beats a pass per member. The CPU fuses recorded regions
+    /// only to save memory (its per-member passes are as fast).
+    /// </summary>
+    internal bool FusesRecorded(ElementwiseRegion region) => false;
+
     /// <summary>Sets every element to <paramref name="value"/> (converted to the tensor's dtype).</summary>
     void Fill(Tensor output, double value);
 

@@ -169,11 +169,12 @@ internal static class RegionRunner
         if (OutputType(types) is not { } type) return null;
         if (scope.GradEnabled && AnyRequiresGrad(inputs))
         {
-            // Recorded, fusing trades time for memory: the VJP recomputes each tile's intermediates (0-5% slower than
-            // reading them back, measured, and a create_graph backward must expand the region again), so it is used
-            // only when the tape could not hold the members' values.
+            // Recorded, fusing trades time for memory on the CPU: the VJP recomputes each tile's intermediates (0-5%
+            // slower than reading them back, measured, and a create_graph backward must expand the region again), so
+            // it is used only when the tape could not hold the members' values, or where the backend runs the region
+            // and its VJP as one pass each.
             long kept = region.Members.Length * type.Shape.ElementCount * type.DType.SizeOf();
-            if (!alwaysFuseRecorded && scope.Budget.InUseBytes + kept <= scope.Budget.LimitBytes) return null;
+            if (!alwaysFuseRecorded && !scope.Backend.FusesRecorded(region) && scope.Budget.InUseBytes + kept <= scope.Budget.LimitBytes) return null;
             return Dispatcher.Apply(scope, region.Op, inputs, Attributes.Empty);
         }
         var output = scope.Allocate(type);

@@ -6,8 +6,9 @@ namespace AutogradService.Engine.Graphs;
 
 /// <summary>
 /// A fused <see cref="ElementwiseRegion"/> as one recorded op: the tape keeps its inputs and its output, none of the
-/// intermediates. The forward is one tiled pass; so is the VJP, which recomputes each tile's intermediates and runs
-/// the members' own VJP rules on it, so forward and backward each cross memory once. Under create_graph the VJP
+/// intermediates. The forward is one pass (the CPU's tiles, a GPU's one launch); so is the VJP: where the backend runs
+/// it in one pass (<see cref="Backends.IBackend.RunRegionVjp"/>, a GPU kernel), there, else tile by tile, recomputing
+/// each tile's intermediates and running the members' own VJP rules on it, so forward and backward each cross memory once. Under create_graph the VJP
 /// expands the region into its ops on whole tensors (recorded), so higher derivatives see the plain graph.
 /// Built by the planner for a region; not in the registry.
 /// </summary>
@@ -39,7 +40,8 @@ internal sealed class RegionOp : PrimitiveOp
     {
         var needs = new bool[a.Inputs.Length];
         for (int i = 0; i < needs.Length; i++) needs[i] = a.NeedsGrad(i);
-        return a.Scope.GradEnabled ? ExpandedVjp(a, needs) : TiledVjp(a, needs);
+        if (a.Scope.GradEnabled) return ExpandedVjp(a, needs);
+        return a.Scope.Backend.RunRegionVjp(a.Scope, _region, a.Inputs, a.Output, a.Grad, needs) ?? TiledVjp(a, needs);
     }
 
     /// <summary>Forward mode through a region: its ops on whole tensors, tangents pushed as usual.</summary>

@@ -1,3 +1,4 @@
+using AutogradService.Engine.Autodiff;
 using AutogradService.Engine.Backends;
 using AutogradService.Engine.Graphs;
 using AutogradService.Engine.Ops;
@@ -107,26 +108,94 @@ public class GpuRegionTests
         }
     }
 
-    [Fact]
-    public void Registers_AreReused_OnceTheirOneReaderHasReadThem()
+    [Theory]
+    [InlineData(DType.Float32)]
+    [InlineData(DType.Float64)]
+    public void TheInterpretersRecordedRegion_IsOneLaunchEachWay_WithTheCpusGradients(DType dtype)
     {
-        // A chain of sixteen steps needs one register.
-        var chain = OnlyRegion(Plan.Build(ProgramParser.Parse(
-            string.Join("\n", Enumerable.Range(0, 16).Select(k => $"v{k + 1} = sin({(k == 0 ? "x" : $"v{k}")})")))));
-        var steps = RegionCode.Compile(chain.Program)!.Value;
-        Assert.Equal(16, steps.Count);
-        Assert.All(Enumerable.Range(0, 16), k => Assert.Equal(0, steps.Get(k) >> 17 & 7));
-        // Eight values and their sums: however the plan orders them, no more than eight live at once (the most
-        // sixteen steps can keep), so the kernel's eight registers always suffice.
-        string[] ops = ["exp", "sin", "cos", "tanh", "sigmoid", "softplus", "abs", "neg"];
-        var wide = OnlyRegion(Plan.Build(ProgramParser.Parse(
-            string.Join("\n", ops.Select((op, k) => $"e{k} = {op}(x)")) + "\ns1 = e0 + e1\n" +
-            string.Join("\n", Enumerable.Range(2, 6).Select(k => $"s{k} = s{k - 1} + e{k}")) + "\ny = s7 + e7")));
-        var code = RegionCode.Compile(wide.Program)!.Value;
-        Assert.Equal(15, code.Count);
-        Assert.InRange(Enumerable.Range(0, code.Count).Max(k => code.Get(k) >> 17 & 7), 1, 7);
-        var (want, got) = RunBoth(wide, DType.Float64, n: 100);
-        AssertClose(want, got, DType.Float64);
+        int n = (int)RegionRunner.MinElements + 3;
+        var x = Values(n, 1);
+        var s = Values(1, 2);
+        (Dictionary<string, Tensor> Feed, Tensor[] Leaves) Feed(ExecutionScope scope)
+        {
+            var (tx, ts) = (F.Cast(scope.FromSpan<double>(x, [1, n]), dtype), F.Cast(scope.FromSpan<double>(s, [1, 1]), dtype));
+            tx.RequireGrad();
+            ts.RequireGrad();
+            return (new(StringComparer.Ordinal) { ["x"] = tx, ["s"] = ts }, [tx, ts]);
+        }
+        var seed = Values(n, 3);
+        Tensor[] Gradients(ExecutionScope scope, bool fuse)
+        {
+            var (feed, leaves) = Feed(scope);
+            var plan = GraphFunctions.Prepare(ProgramParser.Parse(Chain), feed);
+            var y = Interpreter.Run(scope, plan, feed, RunOptions.Default with { Fuse = fuse }).Outputs["y"];
+            return ReverseMode.Grad([y], [F.Cast(scope.FromSpan<double>(seed, [1, n]), dtype)], leaves);
+        }
+        using var cpu = new ExecutionScope();
+        using var gpu = new ExecutionScope(new ScopeOptions { Backend = Gpu });
+        var want = Gradients(cpu, fuse: false);
+        var (forward, backward) = (Gpu.FusedLaunches, Gpu.FusedVjpLaunches);
+        var got = Gradients(gpu, fuse: true);
+        Assert.Equal((1, 1), (Gpu.FusedLaunches - forward, Gpu.FusedVjpLaunches - backward));
+        for (int k = 0; k < want.Length; k++)
+        {
+            Assert.Equal(want[k].Type, got[k].Type);
+            AssertClose(want[k].ToDoubles(), got[k].ToDoubles(), dtype);
+        }
+    }
+
+    /// <summary>Every fusable op's rule, through programs whose inputs stay in the ops' domains (inputs drawn in [0.5, 3]).</summary>
+    public static TheoryData<string> VjpPrograms() =>
+    [
+        "a = log(x)\nb = log1p(u)\nc = a * b\nd = sqrt(v)\ne = rsqrt(w)\nf = d / e\ny = c - f",
+        "a = x - 1.75\nb = abs(a)\nc = exp(b)\nd = expm1(u)\ne = c * d\nf = square(v)\ng = reciprocal(f)\nh = neg(g)\ny = e + h",
+        "a = x - 1.75\nb = sin(a)\nc = cos(u)\nd = b * c\ne = v - 1.75\nf = tan(e)\ng = tanh(w)\nh = f * g\ny = d + h",
+        "a = x - 1.75\nb = sigmoid(a)\nc = u - 1.75\nd = relu(c)\ne = b * d\nf = v - 1.75\ng = softplus(f)\nh = sign(w)\ni = g * h\nj = erf(p)\nk = e + i\ny = k - j",
+        // pow in both operands, ties in maximum (v with itself) and minimum, one input read by several steps.
+        "a = x ** u\nb = maximum(v, v)\nc = minimum(w, p)\nd = a / b\ne = d * c\nf = x ** 2\ny = e - f",
+        "a = minimum(x, 1.5)\nb = maximum(u, 2)\nc = a * b\ny = c * x",
+    ];
+
+    [Theory]
+    [MemberData(nameof(VjpPrograms))]
+    public void RegionVjps_AreOneLaunch_WithTheGradientsOfTheMembersRules(string program)
+    {
+        var region = OnlyRegion(Plan.Build(ProgramParser.Parse(program)));
+        foreach (var dtype in new[] { DType.Float32, DType.Float64 })
+            foreach (bool singles in new[] { false, true })
+            {
+                int before = Gpu.FusedVjpLaunches;
+                var (want, got) = VjpBoth(region, dtype, n: 700, singleElements: singles);
+                Assert.Equal(1, Gpu.FusedVjpLaunches - before);
+                for (int k = 0; k < want.Length; k++) AssertClose(want[k], got[k], dtype);
+            }
+    }
+
+    /// <summary>
+    /// The region's input gradients on the CPU (its members applied through the dispatcher, recorded, and reverse
+    /// mode's own rules) and from the GPU's fused VJP, for a random cotangent; with <paramref name="singleElements"/>
+    /// every other input is a single element and the cotangent one element too.
+    /// </summary>
+    private static (double[][] Want, double[][] Got) VjpBoth(ElementwiseRegion region, DType dtype, int n, bool singleElements)
+    {
+        var values = region.Inputs.Select((_, i) => Values(singleElements && i % 2 == 1 ? 1 : n, 20 + i, 0.5, 3)).ToArray();
+        var cotangent = Values(singleElements ? 1 : n, 9);
+        Tensor[] Inputs(ExecutionScope scope) => values.Select(v => F.Cast(scope.FromSpan<double>(v), dtype)).ToArray();
+        using var cpu = new ExecutionScope();
+        var x = Inputs(cpu);
+        foreach (var t in x) t.RequireGrad();
+        var named = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        for (int i = 0; i < x.Length; i++) named[region.Inputs[i]] = x[i];
+        var y = region.ApplyMembers(cpu, named, v => cpu.Scalar(v, dtype));
+        var want = ReverseMode.Grad([y], [F.BroadcastTo(F.Cast(cpu.FromSpan<double>(cotangent), dtype), y.Shape)], x);
+
+        using var gpu = new ExecutionScope(new ScopeOptions { Backend = Gpu });
+        var z = Inputs(gpu);
+        var output = gpu.Allocate(y.Type);
+        ((IBackend)Gpu).RunRegion(gpu, region, z, output);
+        var got = ((IBackend)Gpu).RunRegionVjp(gpu, region, z, output, F.Cast(gpu.FromSpan<double>(cotangent), dtype), [.. z.Select(_ => true)])!;
+        for (int k = 0; k < z.Length; k++) Assert.Equal(x[k].Type, got[k]!.Type);
+        return (want.Select(t => t.ToDoubles()).ToArray(), got.Select(t => t!.ToDoubles()).ToArray());
     }
 
     /// <summary>The region on the CPU (its tiled runner) and on the GPU backend, inputs drawn in [-3, 3].</summary>
