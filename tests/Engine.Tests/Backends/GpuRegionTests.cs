@@ -145,7 +145,7 @@ public class GpuRegionTests
     }
 
     /// <summary>Every fusable op's rule, through programs whose inputs stay in the ops' domains (inputs drawn in [0.5, 3]).</summary>
-    public static TheoryData<string> VjpPrograms() =>
+    private static readonly string[] ProgramsForVjps =
     [
         "a = log(x)\nb = log1p(u)\nc = a * b\nd = sqrt(v)\ne = rsqrt(w)\nf = d / e\ny = c - f",
         "a = x - 1.75\nb = abs(a)\nc = exp(b)\nd = expm1(u)\ne = c * d\nf = square(v)\ng = reciprocal(f)\nh = neg(g)\ny = e + h",
@@ -155,6 +155,8 @@ public class GpuRegionTests
         "a = x ** u\nb = maximum(v, v)\nc = minimum(w, p)\nd = a / b\ne = d * c\nf = x ** 2\ny = e - f",
         "a = minimum(x, 1.5)\nb = maximum(u, 2)\nc = a * b\ny = c * x",
     ];
+
+    public static TheoryData<string> VjpPrograms() => new(ProgramsForVjps);
 
     [Theory]
     [MemberData(nameof(VjpPrograms))]
@@ -169,6 +171,16 @@ public class GpuRegionTests
                 Assert.Equal(1, Gpu.FusedVjpLaunches - before);
                 for (int k = 0; k < want.Length; k++) AssertClose(want[k], got[k], dtype);
             }
+    }
+
+    [Fact]
+    public void EveryFusableOp_HasItsRuleHeldByTheVjpPrograms()
+    {
+        // A new fusable op must join a program above: the kernel's rule table is the GPU's copy of the op's rule.
+        var covered = ProgramsForVjps
+            .SelectMany(p => OnlyRegion(Plan.Build(ProgramParser.Parse(p))).Program.Steps.Select(s => s.Kernel)).ToHashSet();
+        var missing = OpRegistry.Default.All.Where(op => op.Step is { } step && !covered.Contains(step)).Select(op => op.Name);
+        Assert.Equal([], missing);
     }
 
     /// <summary>
