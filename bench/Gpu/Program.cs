@@ -11,8 +11,10 @@ using AutogradService.Gpu;
 //   conformance  every registered op's examples forward on the GPU backend against the CPU, float64 and float32;
 //                prints "N passed, N failed"
 //   bench        elementwise add and copy on 1 GiB (GB/s), SGEMM/DGEMM at 4096 and 8192 (TFLOP/s), W4's chain on 10M
-//                elements (ms); writes JSON to --json PATH
+//                elements (ms) op by op and as a plan run (one fused launch; and with its VJP); writes JSON to --json PATH
 // --cpu-accelerator runs both on ILGPU's CPU accelerator at small sizes (a smoke run on any machine).
+// W4's chain as a program: one fused region (sin(x) * exp(-x * x) + tanh(x)).
+const string W4Program = "a = x * x\nb = neg(a)\nc = exp(b)\nd = sin(x)\ne = d * c\nf = tanh(x)\ny = e + f";
 bool cpu = args.Contains("--cpu-accelerator");
 string? jsonPath = args.SkipWhile(a => a != "--json").Skip(1).FirstOrDefault();
 using var gpu = cpu ? GpuBackend.CreateCpuAccelerator() : GpuBackend.TryCreateCuda() ?? throw new InvalidOperationException("no CUDA device");
@@ -55,9 +57,24 @@ if (args.Contains("bench"))
             y.Dispose();
         });
         results["copy_gbps"] = 2.0 * elements * 4 / copy / 1e9;
-        int chain = cpu ? 1 << 14 : 10_000_000;
+        int chain = cpu ? 1 << 18 : 10_000_000; // at least RegionRunner.MinElements, so the plan run fuses
         var x = scope.Full(Shape.Vector(chain), 0.5f);
         results["w4_chain_ms"] = 1e3 * Time(() => (F.Sin(x) * F.Exp(-x * x) + F.Tanh(x)).Dispose());
+        // The same chain as a plan run: one fused region, one launch forward (and one for its VJP).
+        var feed = new Dictionary<string, Tensor> { ["x"] = x };
+        var plan = AutogradService.Engine.Graphs.GraphFunctions.Prepare(AutogradService.Engine.Graphs.ProgramParser.Parse(W4Program), feed);
+        using (scope.NoGrad())
+            results["w4_fused_ms"] = 1e3 * Time(() => AutogradService.Engine.Graphs.Interpreter.Run(scope, plan, feed).Outputs["y"].Dispose());
+        var leaf = scope.Full(Shape.Vector(chain), 0.5f);
+        leaf.RequireGrad();
+        var leafFeed = new Dictionary<string, Tensor> { ["x"] = leaf };
+        var seed = scope.Full(Shape.Vector(chain), 1f);
+        results["w4_fused_grad_ms"] = 1e3 * Time(() =>
+        {
+            var y = AutogradService.Engine.Graphs.Interpreter.Run(scope, plan, leafFeed).Outputs["y"];
+            ReverseMode.Grad([y], [seed], [leaf])[0].Dispose();
+            y.Dispose();
+        });
     }
     foreach (int n in gemm)
         foreach (var dtype in new[] { DType.Float32, DType.Float64 })
