@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Runtime.Cuda;
 
 namespace AutogradService.Gpu;
 
@@ -50,8 +51,9 @@ public static partial class Kernels
         }
     }
 
-    /// <summary>start + i·step, converted as the CPU converts it.</summary>
-    public static void Arange(Index1D i, TypedOutput y, int target, double start, double step) => y.Store(target, i, start + i * step);
+    /// <summary>start + i·step, rounded and converted as the CPU does it.</summary>
+    public static void Arange(Index1D i, TypedOutput y, int target, double start, double step) =>
+        y.Store(target, i, RoundedAdd(start, RoundedMul(i, step)));
 
     /// <summary>
     /// The CPU's uniform stream, element by element: SplitMix64's state after i + 1 steps is seed + (i + 1)·γ, so every
@@ -60,14 +62,30 @@ public static partial class Kernels
     /// </summary>
     public static void UniformF32(Index1D i, ArrayView<float> y, long seed, double low, double high, float top, float below, int clamp)
     {
-        float v = (float)(low + (high - low) * Unit(seed, i));
+        float v = (float)RoundedAdd(low, RoundedMul(high - low, Unit(seed, i)));
         y[i] = clamp != 0 && v >= top ? below : v;
     }
 
     public static void UniformF64(Index1D i, ArrayView<double> y, long seed, double low, double high, double top, double below, int clamp)
     {
-        double v = low + (high - low) * Unit(seed, i);
+        double v = RoundedAdd(low, RoundedMul(high - low, Unit(seed, i)));
         y[i] = clamp != 0 && v >= top ? below : v;
+    }
+
+    // a·b and a + b each rounded on its own, as the CPU computes them. ILGPU writes plain mul.f64 and add.f64, which
+    // ptxas may contract into one FMA (rounded once, a different last bit); the .rn forms it must leave alone.
+    private static double RoundedMul(double a, double b)
+    {
+        if (!CudaAsm.IsSupported) return a * b;
+        CudaAsm.Emit("mul.rn.f64 %0, %1, %2;", out double r, a, b);
+        return r;
+    }
+
+    private static double RoundedAdd(double a, double b)
+    {
+        if (!CudaAsm.IsSupported) return a + b;
+        CudaAsm.Emit("add.rn.f64 %0, %1, %2;", out double r, a, b);
+        return r;
     }
 
     /// <summary>Draw i of SplitMix64 from <paramref name="seed"/>, as a double in [0, 1) on the 2^-53 grid.</summary>

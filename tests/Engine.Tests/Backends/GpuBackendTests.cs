@@ -111,6 +111,24 @@ public class GpuBackendTests
         Assert.Contains(".target sm_", ptx);
     }
 
+    /// <summary>
+    /// The kernels whose values must be the CPU's bits (arange, uniform fills) leave ptxas no multiply and add to
+    /// contract into an FMA: their products and sums carry an explicit rounding mode in the PTX.
+    /// </summary>
+    [Theory]
+    [InlineData("Arange")]
+    [InlineData("UniformF32")]
+    [InlineData("UniformF64")]
+    public void BitExactKernels_GivePtxasNoFmaToContract(string kernel)
+    {
+        var ptx = GpuTestDevice.CompileToPtx(Gpu.Kernels.All.Single(k => k.Name == kernel));
+        // The plain forms stay in the PTX behind a constant-false branch (CudaAsm.IsSupported is 1 == 1 there), which
+        // ptxas drops.
+        Assert.Contains("mul.rn.f64", ptx);
+        Assert.Contains("add.rn.f64", ptx);
+        Assert.DoesNotContain("fma.", ptx);
+    }
+
     private static void AssertClose(double[] expected, double[] actual, double rtol)
     {
         Assert.Equal(expected.Length, actual.Length);
