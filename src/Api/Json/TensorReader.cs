@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Text;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using csFastFloat;
 using AutogradService.Engine;
 using AutogradService.Engine.Tensors;
 
@@ -301,7 +302,10 @@ public static class TensorReader
         switch (reader.TokenType)
         {
             case JsonTokenType.Number:
-                if (!reader.TryGetDouble(out v) || !double.IsFinite(v)) return false;
+                // The reader has checked the number's syntax; fast_float (Eisel-Lemire, correctly rounded like the
+                // reader's own parser) reads it in about half the time, which is most of a large body's decode.
+                if (reader.HasValueSequence || !FastDoubleParser.TryParseDouble(reader.ValueSpan, out int used, out v) ||
+                    used != reader.ValueSpan.Length || !double.IsFinite(v)) return false;
                 break;
             case JsonTokenType.True: v = 1; break;
             case JsonTokenType.False: v = 0; break;

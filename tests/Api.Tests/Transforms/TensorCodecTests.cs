@@ -179,6 +179,10 @@ public sealed class TensorCodecTests
     [InlineData("{\"b64\": \"AACAPwAAAEA=\", \"shape\": [2]}")]
     [InlineData("{\"shape\": [2], \"b64\": \"AACAPwAAAEA=\", \"dtype\": \"float32\"}")]
     [InlineData("{\"dtype\": \"bool\", \"shape\": [3], \"b64\": \"AQAC\"}")]
+    // Numbers the fast path's parser (fast_float) must round exactly as the general reader does: long mantissas, halfway
+    // and near-halfway cases, subnormals, the extremes, exponents in every form.
+    [InlineData("{\"dtype\": \"float64\", \"data\": [0.1000000000000000055511151231257827021181583404541015625, 9007199254740993, 2.2250738585072011e-308, 4.9406564584124654e-324, 2.4703282292062328e-324, 1.7976931348623157e308, 1E+2, 1e-0, -0]}")]
+    [InlineData("[0.30000001192092896, 16777217, 1.00000005960464477539062500001, 3.4028235e38, 1.4e-45, 7e-46, 12345678901234567890123456789]")]
     public void FastAndGeneralReaders_Agree(string json)
     {
         var fast = Read(json);
