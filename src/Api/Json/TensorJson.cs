@@ -301,7 +301,13 @@ public static class TensorJson
                 at += text.Length;
                 continue;
             }
-            // The default format of float and double is the shortest text that parses back to the same value.
+            // The shortest text that parses back to the same value: float's own (the same bytes as its TryFormat,
+            // twice as fast), double's default format.
+            if (typeof(T) == typeof(float))
+            {
+                at += ShortestFloat.Format((float)(object)v, into[at..]);
+                continue;
+            }
             v.TryFormat(into[at..], out int written, default, System.Globalization.CultureInfo.InvariantCulture);
             at += written;
         }
