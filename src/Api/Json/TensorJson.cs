@@ -259,6 +259,12 @@ public static class TensorJson
     {
         if (count < 0) count = data.Length - start;
         w.WriteStartArray();
+        if (count >= ParallelFormatMin && FormatLanes > 1 && data is float[] or double[])
+        {
+            WriteFloatsOnEveryCore(w, data, start, count);
+            w.WriteEndArray();
+            return;
+        }
         var buffer = ArrayPool<byte>.Shared.Rent(FormatBatch * MaxElementChars);
         try
         {
@@ -281,6 +287,42 @@ public static class TensorJson
             ArrayPool<byte>.Shared.Return(buffer);
         }
         w.WriteEndArray();
+    }
+
+    /// <summary>Floats formatted on every core from this many values on (a large answer's text is nearly all formatting).</summary>
+    internal const int ParallelFormatMin = 1 << 15;
+
+    private const int ParallelBatch = 8192;
+
+    private static readonly int FormatLanes = Math.Min(Environment.ProcessorCount, 8);
+
+    /// <summary>
+    /// A large float array formatted a round of batches at a time, one batch per core, and written in order: the text
+    /// is the same as one thread's, and a request alone on the machine gets its answer in a fraction of the time.
+    /// </summary>
+    private static void WriteFloatsOnEveryCore(Utf8JsonWriter w, Array data, int start, int count)
+    {
+        var buffers = new byte[FormatLanes][];
+        var lengths = new int[FormatLanes];
+        for (int lane = 0; lane < buffers.Length; lane++) buffers[lane] = ArrayPool<byte>.Shared.Rent(ParallelBatch * MaxElementChars);
+        try
+        {
+            int end = start + count;
+            for (int round = start; round < end; round += FormatLanes * ParallelBatch)
+            {
+                int first = round, batches = Math.Min(FormatLanes, (end - round + ParallelBatch - 1) / ParallelBatch);
+                Parallel.For(0, batches, lane =>
+                {
+                    int at = first + lane * ParallelBatch, n = Math.Min(ParallelBatch, end - at);
+                    lengths[lane] = data is float[] f ? Format(f.AsSpan(at, n), buffers[lane]) : Format(((double[])data).AsSpan(at, n), buffers[lane]);
+                });
+                for (int lane = 0; lane < batches; lane++) w.WriteRawValue(buffers[lane].AsSpan(0, lengths[lane]), skipInputValidation: true);
+            }
+        }
+        finally
+        {
+            foreach (var buffer in buffers) ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>The longest element text plus its comma: "-2.2250738585072014E-308" is 24 bytes.</summary>

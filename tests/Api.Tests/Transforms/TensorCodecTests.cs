@@ -140,6 +140,23 @@ public sealed class TensorCodecTests
         }
     }
 
+    /// <summary>Large float arrays are formatted on every core: the text is the same as one value after another.</summary>
+    [Theory]
+    [InlineData(DType.Float32)]
+    [InlineData(DType.Float64)]
+    public void LargeArrays_FormattedOnEveryCore_ReadAsOneThreadWritesThem(DType dtype)
+    {
+        int n = TensorJson.ParallelFormatMin * 3 + 12345;
+        var random = new Random(8);
+        var values = Enumerable.Range(0, n).Select(i => i % 1000 == 7 ? double.NaN : i % 1000 == 9 ? double.NegativeInfinity : random.NextDouble() * 2e6 - 1e6).ToArray();
+        var tensor = HostTensor.FromDoubles(dtype, Shape.Vector(n), values);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer)) TensorJson.WriteValues(w, tensor.Data);
+        var expected = "[" + string.Join(",", tensor.ToDoubles().Select(v => double.IsNaN(v) ? "\"NaN\"" : double.IsNegativeInfinity(v) ? "\"-Infinity\""
+            : dtype == DType.Float32 ? ((float)v).ToString(CultureInfo.InvariantCulture) : v.ToString(CultureInfo.InvariantCulture))) + "]";
+        Assert.Equal(expected, Encoding.UTF8.GetString(buffer.WrittenSpan));
+    }
+
     [Fact]
     public void Float64_RandomBitPatterns_ThroughJsonNumbers()
     {
