@@ -73,6 +73,24 @@ public class ElementwiseKernelTests
         }
     }
 
+    /// <summary>At the edges int64 arithmetic wraps as in PyTorch and NumPy (two's complement), and never throws.</summary>
+    [Fact]
+    public void Int64UnaryAtTheEdges_WrapsLikeTwosComplement()
+    {
+        using var scope = new ExecutionScope();
+        long[] x = [long.MinValue, long.MaxValue, -1, 0];
+        long[] Run(UnaryKernel kernel)
+        {
+            var output = scope.Allocate(Shape.Vector(x.Length), DType.Int64);
+            Cpu.Unary(kernel, scope.FromSpan<long>(x), output);
+            return output.ToArray<long>();
+        }
+        Assert.Equal([long.MinValue, long.MaxValue, 1, 0], Run(UnaryKernel.Abs));
+        Assert.Equal([long.MinValue, long.MinValue + 1, 1, 0], Run(UnaryKernel.Neg));
+        Assert.Equal([0, 1, 1, 0], Run(UnaryKernel.Square));
+        Assert.Equal([-1, 1, -1, 0], Run(UnaryKernel.Sign));
+    }
+
     [Fact]
     public void LogicalNotMatchesReference()
     {

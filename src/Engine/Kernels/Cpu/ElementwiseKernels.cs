@@ -116,7 +116,8 @@ internal static class ElementwiseKernels
         switch (kernel)
         {
             case UnaryKernel.Neg: TensorPrimitives.Negate(x, y); break;
-            case UnaryKernel.Abs: for (int i = 0; i < x.Length; i++) y[i] = Math.Abs(x[i]); break;
+            // Two's complement, as PyTorch and NumPy: |long.MinValue| wraps to itself (Math.Abs would throw).
+            case UnaryKernel.Abs: for (int i = 0; i < x.Length; i++) y[i] = x[i] < 0 ? unchecked(-x[i]) : x[i]; break;
             case UnaryKernel.Square: TensorPrimitives.Multiply(x, x, y); break;
             case UnaryKernel.Sign: for (int i = 0; i < x.Length; i++) y[i] = Math.Sign(x[i]); break;
             case UnaryKernel.Relu: TensorPrimitives.Max(x, 0L, y); break;
