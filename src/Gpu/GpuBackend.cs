@@ -12,10 +12,11 @@ namespace AutogradService.Gpu;
 
 /// <summary>
 /// The GPU backend on ILGPU: tensors live in device buffers (<see cref="DeviceStorage"/>), inputs are uploaded once,
-/// results downloaded when host code reads them. Fill, copy, the map and broadcast-zip families (float32/float64),
-/// reductions over a contiguous run of axes and matrix products run as device kernels (<see cref="Kernels"/>); every
-/// other kernel runs on the host copy through <see cref="CpuBackend"/>, which the storage's valid flags make correct
-/// (a value crosses once each way at most). On a machine without a GPU the same code runs on ILGPU's CPU accelerator,
+/// results downloaded when host code reads them. Fill, copy, the map and broadcast-zip families (every dtype),
+/// reductions over a contiguous run of axes, matrix products, movement, casts, creation and fused regions run as
+/// device kernels (<see cref="Kernels"/>); what is left (normal fills, reductions over scattered axes) runs on the host
+/// copy through <see cref="CpuBackend"/>, which the storage's valid flags make correct (a value crosses once each way
+/// at most). On a machine without a GPU the same code runs on ILGPU's CPU accelerator,
 /// which is how the tests exercise it. One lock orders launches and transfers: the device is one queue.
 /// </summary>
 public sealed partial class GpuBackend : IBackend, IDisposable
@@ -24,6 +25,8 @@ public sealed partial class GpuBackend : IBackend, IDisposable
     private readonly CpuBackend _host = CpuBackend.Instance;
     private readonly Action<Index1D, ArrayView<float>, float> _fillF32;
     private readonly Action<Index1D, ArrayView<double>, double> _fillF64;
+    private Action<Index1D, ArrayView<long>, long>? _fillI64;
+    private Action<Index1D, ArrayView<byte>, byte>? _fillU8;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> _unaryF32;
     private readonly Action<Index1D, ArrayView<double>, ArrayView<double>, int> _unaryF64;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, BroadcastLayout> _binaryF32;
@@ -114,16 +117,26 @@ public sealed partial class GpuBackend : IBackend, IDisposable
     public void Fill(Tensor output, double value)
     {
         if (output.ElementCount == 0) return;
-        if (!Fits(output) || output.DType is not (DType.Float32 or DType.Float64))
+        if (!Fits(output))
         {
             _host.Fill(output, value);
             return;
         }
         lock (Sync)
         {
-            var y = Out(output);
-            if (output.DType == DType.Float32) _fillF32((int)output.ElementCount, y.Cast<float>(), (float)value);
-            else _fillF64((int)output.ElementCount, y.Cast<double>(), value);
+            var (y, n) = (Out(output), (int)output.ElementCount);
+            switch (output.DType)
+            {
+                case DType.Float32: _fillF32(n, y.Cast<float>(), (float)value); break;
+                case DType.Float64: _fillF64(n, y.Cast<double>(), value); break;
+                // The conversions the CPU's fill makes: int64 saturating (NaN is 0), bool "not zero".
+                case DType.Int64:
+                    (_fillI64 ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<long>, long>(Kernels.FillI64))(n, y.Cast<long>(), Kernels.SaturatingToInt64(value));
+                    break;
+                default:
+                    (_fillU8 ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, byte>(Kernels.FillU8))(n, y, value != 0 ? (byte)1 : (byte)0);
+                    break;
+            }
             Accelerator.Synchronize();
         }
     }
@@ -142,6 +155,11 @@ public sealed partial class GpuBackend : IBackend, IDisposable
 
     public void Unary(UnaryKernel kernel, Tensor input, Tensor output)
     {
+        if (input.DType is DType.Int64 or DType.Bool)
+        {
+            if (!TryIntegerUnary(kernel, input, output)) _host.Unary(kernel, input, output);
+            return;
+        }
         if (!Fits(output) || input.DType is not (DType.Float32 or DType.Float64) || !Scalar.OnDevice(kernel))
         {
             _host.Unary(kernel, input, output);
@@ -166,6 +184,11 @@ public sealed partial class GpuBackend : IBackend, IDisposable
 
     public void Binary(BinaryKernel kernel, Tensor a, Tensor b, Tensor output)
     {
+        if (a.DType is DType.Int64 or DType.Bool)
+        {
+            if (!TryIntegerBinary(kernel, a, b, output)) _host.Binary(kernel, a, b, output);
+            return;
+        }
         bool compare = kernel is >= BinaryKernel.Eq and <= BinaryKernel.Ge;
         bool arithmetic = kernel < BinaryKernel.Eq;
         if (!Fits(output) || a.DType is not (DType.Float32 or DType.Float64) || !(compare || arithmetic))
@@ -193,7 +216,7 @@ public sealed partial class GpuBackend : IBackend, IDisposable
     public void Reduce(ReduceKernel kernel, Tensor input, int[] axes, Tensor output)
     {
         bool contiguous = axes[^1] - axes[0] == axes.Length - 1;
-        if (!contiguous || !Fits(input) || input.DType is not (DType.Float32 or DType.Float64))
+        if (!contiguous || !Fits(input) || input.DType is not (DType.Float32 or DType.Float64 or DType.Int64))
         {
             _host.Reduce(kernel, input, axes, output);
             return;
@@ -215,7 +238,8 @@ public sealed partial class GpuBackend : IBackend, IDisposable
             var (x, y) = (In(input), Out(output));
             int n = (int)(outer * inner);
             if (input.DType == DType.Float32) _reduceF32(n, x.Cast<float>(), y.Cast<float>(), (int)kernel, (int)r, (int)inner);
-            else _reduceF64(n, x.Cast<double>(), y.Cast<double>(), (int)kernel, (int)r, (int)inner);
+            else if (input.DType == DType.Float64) _reduceF64(n, x.Cast<double>(), y.Cast<double>(), (int)kernel, (int)r, (int)inner);
+            else ReduceInt64(kernel, x, y, n, (int)r, (int)inner);
             Accelerator.Synchronize();
         }
     }

@@ -170,6 +170,53 @@ public static class Scalar
     private const double TwoOverSqrtPi = 1.1283791670955126;
     private const float TwoOverSqrtPiF = 1.1283791670955126f;
 
+    /// <summary>Whether an int64 map runs on the device (the others are not defined for int64: the host refuses them).</summary>
+    public static bool OnDeviceInt64(UnaryKernel op) => op is UnaryKernel.Neg or UnaryKernel.Abs or UnaryKernel.Square or UnaryKernel.Sign or UnaryKernel.Relu;
+
+    public static long Unary(int op, long x) => (UnaryKernel)op switch
+    {
+        UnaryKernel.Neg => -x,
+        UnaryKernel.Abs => x < 0 ? -x : x, // |long.MinValue| wraps to itself
+        UnaryKernel.Square => x * x,
+        UnaryKernel.Sign => x > 0 ? 1 : x < 0 ? -1 : 0,
+        _ => x > 0 ? x : 0, // relu
+    };
+
+    public static long Binary(int op, long a, long b) => (BinaryKernel)op switch
+    {
+        BinaryKernel.Add => a + b,
+        BinaryKernel.Sub => a - b,
+        BinaryKernel.Mul => a * b,
+        BinaryKernel.Maximum => a > b ? a : b,
+        _ => a < b ? a : b, // minimum
+    };
+
+    public static bool Compare(int op, long a, long b) => (BinaryKernel)op switch
+    {
+        BinaryKernel.Eq => a == b,
+        BinaryKernel.Ne => a != b,
+        BinaryKernel.Lt => a < b,
+        BinaryKernel.Le => a <= b,
+        BinaryKernel.Gt => a > b,
+        _ => a >= b,
+    };
+
+    public static bool Logical(int op, bool a, bool b) => (BinaryKernel)op switch
+    {
+        BinaryKernel.LogicalAnd => a && b,
+        BinaryKernel.LogicalOr => a || b,
+        BinaryKernel.Eq => a == b,
+        _ => a != b,
+    };
+
+    public static long Combine(int op, long acc, long x) => (ReduceKernel)op switch
+    {
+        ReduceKernel.Sum => acc + x,
+        ReduceKernel.Prod => acc * x,
+        ReduceKernel.Max => acc > x ? acc : x,
+        _ => acc < x ? acc : x,
+    };
+
     public static bool Compare(int op, float a, float b) => Compare(op, (double)a, b);
 
     public static bool Compare(int op, double a, double b) => (BinaryKernel)op switch
