@@ -15,7 +15,7 @@ namespace AutogradService.Engine.Tests.Backends;
 public class GpuRegionTests
 {
     // W4's chain with a single-element operand, a literal and a division: one region of nine steps.
-    private const string Chain = "a = x * x\nb = neg(a)\nc = exp(b)\nd = sin(x)\ne = d * c\nf = tanh(x)\ng = e + f\nh = g * s\ny = h / 3";
+    private const string Chain = Graphs.ElementwiseRegionTests.Chain;
 
     private static GpuBackend Gpu => GpuTestDevice.Backend;
 
@@ -31,16 +31,8 @@ public class GpuRegionTests
         return Enumerable.Range(0, n).Select(_ => low + (high - low) * random.NextDouble()).ToArray();
     }
 
-    private static void AssertClose(double[] want, double[] got, DType dtype)
-    {
-        // The conformance suite's bound: relative to the element and to the tensor's scale (sums of steps cancel).
-        double rtol = dtype == DType.Float32 ? 1e-5 : 1e-12;
-        double scale = want.Where(double.IsFinite).Select(Math.Abs).DefaultIfEmpty(0).Max();
-        Assert.Equal(want.Length, got.Length);
-        for (int j = 0; j < want.Length; j++)
-            Assert.True(want[j].Equals(got[j]) || Math.Abs(want[j] - got[j]) <= rtol * (Math.Max(Math.Abs(want[j]), Math.Abs(got[j])) + scale),
-                $"element {j}: {got[j]} on the GPU backend, {want[j]} on the CPU");
-    }
+    /// <summary>The conformance suite's rounding bound (a region chains several ops).</summary>
+    private static void AssertClose(double[] want, double[] got, DType dtype) => Bound.Rounding(dtype).AssertHolds(want, got, dtype);
 
     [Theory]
     [InlineData(DType.Float32)]

@@ -12,7 +12,7 @@ namespace AutogradService.Engine.Tests.Graphs;
 public class ElementwiseRegionTests
 {
     // W4's function with a scalar operand, a literal and a division: one region of every node.
-    private const string Chain = "a = x * x\nb = neg(a)\nc = exp(b)\nd = sin(x)\ne = d * c\nf = tanh(x)\ng = e + f\nh = g * s\ny = h / 3";
+    internal const string Chain = "a = x * x\nb = neg(a)\nc = exp(b)\nd = sin(x)\ne = d * c\nf = tanh(x)\ng = e + f\nh = g * s\ny = h / 3";
 
     private static Tensor Random(ExecutionScope scope, Shape shape, int seed, DType dtype = DType.Float32)
     {
