@@ -53,7 +53,7 @@ public sealed class AutodiffGrpcService(TransformService transforms, Engine.Back
                     Role = t.Role,
                     Dtype = ProtoMapping.ToProto(t.Value.DType),
                     Offset = start,
-                    Data = ByteString.CopyFrom(t.Value.LittleEndianBytes.Slice(start * elementSize, count * elementSize)),
+                    Data = UnsafeByteOperations.UnsafeWrap(t.Value.LittleEndianMemory.Slice(start * elementSize, count * elementSize)),
                     Last = start + count >= t.Value.Shape.ElementCount,
                 };
                 if (start == 0) message.Shape.Add(t.Value.Shape.Dims.ToArray().Select(d => (long)d));

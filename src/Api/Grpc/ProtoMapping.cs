@@ -82,7 +82,7 @@ public static class ProtoMapping
         foreach (var d in t.Shape.Dims) p.Shape.Add(d);
         if (!typed)
         {
-            p.Raw = ByteString.CopyFrom(t.LittleEndianBytes);
+            p.Raw = UnsafeByteOperations.UnsafeWrap(t.LittleEndianMemory); // the tensor's own bytes, not a copy: it never changes
             return p;
         }
         switch (t.Data)

@@ -148,14 +148,8 @@ public static class OipProto
         return output;
     }
 
-    public static ByteString Raw(HostTensor t) => t.Data switch
-    {
-        float[] f => ByteString.CopyFrom(MemoryMarshal.AsBytes(f.AsSpan())),
-        double[] d => ByteString.CopyFrom(MemoryMarshal.AsBytes(d.AsSpan())),
-        long[] l => ByteString.CopyFrom(MemoryMarshal.AsBytes(l.AsSpan())),
-        bool[] b => ByteString.CopyFrom(MemoryMarshal.AsBytes(b.AsSpan())),
-        _ => throw new InvalidOperationException($"no raw form for {t.Data.GetType().Name}"),
-    };
+    /// <summary>The tensor's own bytes, wrapped rather than copied (its values never change).</summary>
+    public static ByteString Raw(HostTensor t) => UnsafeByteOperations.UnsafeWrap(t.LittleEndianMemory);
 
     private static void AddParameters(MapField<string, InferParameter> target, IReadOnlyDictionary<string, object> parameters)
     {

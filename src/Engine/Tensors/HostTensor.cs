@@ -77,6 +77,13 @@ public sealed class HostTensor
     /// </summary>
     public ReadOnlySpan<byte> LittleEndianBytes => WritableBytes;
 
+    /// <summary>
+    /// The wire bytes as memory over the tensor's own array, valid as long as the tensor: for a message that wraps its
+    /// bytes instead of copying them (gRPC's <c>raw</c> in answers). A tensor's values never change once it is made,
+    /// so the wrapped bytes cannot change under the message.
+    /// </summary>
+    public ReadOnlyMemory<byte> LittleEndianMemory => new ArrayBytes(Data, (int)ByteCount).Memory;
+
     /// <summary>Number of wire bytes: elements × element size (exact: shapes are held to <see cref="Shape.MaxElements"/>).</summary>
     public long ByteCount => Shape.ElementCount * DType.SizeOf();
 
@@ -148,4 +155,24 @@ public sealed class HostTensor
     };
 
     public override string ToString() => $"HostTensor({Type})";
+
+    /// <summary>An array of any element type seen as its bytes, pinned only while a reader holds it pinned.</summary>
+    private sealed class ArrayBytes(Array array, int length) : System.Buffers.MemoryManager<byte>
+    {
+        public override Span<byte> GetSpan() => MemoryMarshal.CreateSpan(ref MemoryMarshal.GetArrayDataReference(array), length);
+
+        public override unsafe System.Buffers.MemoryHandle Pin(int elementIndex = 0)
+        {
+            var handle = GCHandle.Alloc(array, GCHandleType.Pinned);
+            return new System.Buffers.MemoryHandle((byte*)handle.AddrOfPinnedObject() + elementIndex, handle);
+        }
+
+        public override void Unpin()
+        {
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+        }
+    }
 }

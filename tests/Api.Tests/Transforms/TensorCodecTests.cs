@@ -185,6 +185,22 @@ public sealed class TensorCodecTests
         Assert.Equal(DoubleBits, ((double[])Read(Json(d, base64: true)).Data).Select(BitConverter.DoubleToUInt64Bits));
     }
 
+    /// <summary>An answer's raw bytes are the tensor's own array, wrapped (no copy), and serialize to the same message.</summary>
+    [Fact]
+    public void GrpcRaw_WrapsTheTensorsBytes_AndSerializesLikeACopy()
+    {
+        var t = HostTensor.Of(Floats(FloatBits));
+        var wrapped = ProtoMapping.ToProto(t);
+        Assert.True(System.Runtime.CompilerServices.Unsafe.AreSame(
+            ref System.Runtime.InteropServices.MemoryMarshal.GetReference(wrapped.Raw.Span),
+            ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(t.Data)));
+        var copied = wrapped.Clone();
+        copied.Raw = Google.Protobuf.ByteString.CopyFrom(t.LittleEndianBytes);
+        Assert.Equal(Google.Protobuf.MessageExtensions.ToByteArray(copied), Google.Protobuf.MessageExtensions.ToByteArray(wrapped));
+        var streamed = t.LittleEndianMemory.Slice(4, 8);
+        Assert.Equal(t.LittleEndianBytes.Slice(4, 8).ToArray(), streamed.ToArray());
+    }
+
     [Fact]
     public void EveryClass_ThroughGrpcRaw_BitExact_NaNPayloadsIncluded()
     {
