@@ -6,10 +6,11 @@ namespace AutogradService.Engine.Graphs;
 
 /// <summary>
 /// A fused <see cref="ElementwiseRegion"/> as one recorded op: the tape keeps its inputs and its output, none of the
-/// intermediates. The forward is one pass (the CPU's tiles, a GPU's one launch); so is the VJP: where the backend runs
-/// it in one pass (<see cref="Backends.IBackend.RunRegionVjp"/>, a GPU kernel), there, else tile by tile, recomputing
-/// each tile's intermediates and running the members' own VJP rules on it, so forward and backward each cross memory once. Under create_graph the VJP
-/// expands the region into its ops on whole tensors (recorded), so higher derivatives see the plain graph.
+/// intermediates. The forward is one pass (the CPU's tiles, a GPU's one launch); so is the VJP: in one launch where
+/// the backend has one (<see cref="Backends.IBackend.RunRegionVjp"/>), else tile by tile, recomputing each tile's
+/// intermediates and running the members' own VJP rules on it, so forward and backward each cross memory once. Under
+/// create_graph the VJP expands the region into its ops on whole tensors (recorded), so higher derivatives see the
+/// plain graph.
 /// Built by the planner for a region; not in the registry.
 /// </summary>
 internal sealed class RegionOp : PrimitiveOp

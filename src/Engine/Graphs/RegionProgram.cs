@@ -17,8 +17,8 @@ public readonly record struct RegionStep(ElementwiseStep Kernel, RegionOperand A
 /// <summary>
 /// A fused region as straight-line code over one element: the members in order, each reading region inputs (one full
 /// shape or single elements), literals (in the region's dtype) or earlier steps; the last step is the root. Every
-/// step's value is read exactly once, by a later step (that is what put it in the region), so a device can keep the
-/// live values in a few registers. Built once per region, for backends that run a region as one program.
+/// step's value is read exactly once, by a later step (that is what put it in the region). Built once per region, for
+/// backends that run a region (and its VJP) as one program per element.
 /// </summary>
 public sealed class RegionProgram
 {
