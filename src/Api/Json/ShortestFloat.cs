@@ -5,14 +5,14 @@ namespace AutogradService.Api.Json;
 
 /// <summary>
 /// float32 to its shortest round-trip text, byte for byte what <c>float.TryFormat</c> writes (invariant culture,
-/// default format), about three times faster: the digits by Ryu (Adams, PLDI 2018: the shortest digit string in the
+/// default format), in about half its time: the digits by Ryu (Adams, PLDI 2018: the shortest digit string in the
 /// value's rounding interval, the closest one on a tie, halves to even) and .NET's layout around them (fixed notation
 /// for decimal exponents from −4 to 8, else d.dddE±XX). JSON answers of float32 tensors are mostly this formatting.
 /// Finite values only; the caller writes NaN and the infinities as strings.
 /// </summary>
 public static class ShortestFloat
 {
-    /// <summary>The longest text: "-1.17549435E-38" and its kind (15 bytes).</summary>
+    /// <summary>Room for the longest text, 15 bytes ("-1.17549435E-38").</summary>
     public const int MaxLength = 16;
 
     private const int Pow5InvBitCount = 59;
