@@ -5,7 +5,8 @@
 #   bench/gpu.sh build   here (any machine with the .NET SDK): publishes bench/Gpu self-contained (ILGPU is not
 #                        trimmed) and packs it as bench/gpu-publish.tar.xz, small enough to carry to the device
 #   bench/gpu.sh run     there: unpacks, runs the op conformance on CUDA (closing line "N passed, N failed"), then our
-#                        figures and PyTorch CUDA's in the same run, prints the side-by-side table and writes
+#                        figures (kernels, W4 fused, W1-W7 on the GPU and the CPU) and PyTorch CUDA's in the same
+#                        run, prints the side-by-side table and writes
 #                        bench/results/gpu-latest.json. Well under 8 minutes on an H100.
 #   bench/gpu.sh smoke   here: the conformance and the bench on ILGPU's CPU accelerator at small sizes.
 set -euo pipefail
@@ -19,7 +20,7 @@ case "${1:-}" in
     ls -la bench/gpu-publish.tar.xz
     ;;
   smoke)
-    dotnet run --project bench/Gpu -c Release -- conformance bench --cpu-accelerator
+    dotnet run --project bench/Gpu -c Release -- conformance bench workloads --cpu-accelerator
     ;;
   run)
     [ -d bench/gpu-publish ] || tar -C bench -xJf bench/gpu-publish.tar.xz
@@ -27,7 +28,7 @@ case "${1:-}" in
     ls /usr/lib/x86_64-linux-gnu/libcublas.so.* /usr/local/cuda*/lib64/libcublas.so.* 2>/dev/null || echo "no libcublas on the default paths"
     mkdir -p bench/results
     ours=$(mktemp); torch=$(mktemp)
-    bench/gpu-publish/AutogradService.Gpu.Bench conformance bench --json "$ours"
+    bench/gpu-publish/AutogradService.Gpu.Bench conformance bench workloads --json "$ours"
     python3 bench/gpu_torch.py > "$torch"
     python3 - "$ours" "$torch" <<'PY'
 import json, sys, datetime

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The device check's PyTorch half: the same figures as bench/Gpu (add and copy GB/s on 1 GiB, SGEMM/DGEMM TFLOP/s at
 4096 and 8192, W4's chain on 10M elements in ms, with its backward) with PyTorch CUDA, TF32 off like ours. Prints JSON."""
+import importlib.util
 import json
+import os
 import sys
 import time
 
@@ -42,4 +44,17 @@ for size in (4096, 8192):
         p = torch.full((size, size), 0.01, device=dev, dtype=dtype)
         q = torch.full((size, size), 0.02, device=dev, dtype=dtype)
         r[f"{name}_{size}_tflops"] = 2 * size ** 3 / timed(lambda: p @ q) / 1e12
+
+# W1-W7 as bench/compare.sh runs them on the CPU (bench/peer/torch_workloads.py), with every tensor on the card.
+spec = importlib.util.spec_from_file_location("torch_workloads", os.path.join(os.path.dirname(__file__), "peer", "torch_workloads.py"))
+workloads = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(workloads)
+workloads.DEVICE = "cuda"
+if hasattr(torch, "set_default_device"):
+    torch.set_default_device("cuda")
+else:  # PyTorch before 2.0
+    torch.set_default_tensor_type(torch.cuda.FloatTensor)
+for wid in ("W1", "W2", "W3", "W4", "W5", "W6", "W7"):
+    w = workloads.make(wid, workloads.DEFAULT_W4)
+    r[f"{wid}_gpu_ms"] = 1e3 * timed(w.run)
 json.dump(r, sys.stdout, indent=1)

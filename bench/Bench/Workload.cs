@@ -26,24 +26,29 @@ internal abstract class Workload
     {
     }
 
+    /// <summary>The backend every call's scope runs on (null: the CPU); the device check sets the GPU's.</summary>
+    public static Engine.Backends.IBackend? Backend { get; set; }
+
+    private static ExecutionScope NewScope() => new(new ScopeOptions { Backend = Backend });
+
     /// <summary>One call; returns a number read from the results so the work cannot be skipped.</summary>
     public double Run()
     {
-        using var scope = new ExecutionScope();
+        using var scope = NewScope();
         return Compute(scope, Import(scope));
     }
 
     /// <summary>Only the part of <see cref="Run"/> that copies inputs into a fresh scope.</summary>
     public void ImportOnly()
     {
-        using var scope = new ExecutionScope();
+        using var scope = NewScope();
         Import(scope);
     }
 
     /// <summary>Runs one call and compares its derivatives with closed forms; throws when they disagree.</summary>
     public void Check()
     {
-        using var scope = new ExecutionScope();
+        using var scope = NewScope();
         Verify(scope, Import(scope));
     }
 

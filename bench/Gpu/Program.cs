@@ -12,6 +12,7 @@ using AutogradService.Gpu;
 //                prints "N passed, N failed"
 //   bench        elementwise add and copy on 1 GiB (GB/s), SGEMM/DGEMM at 4096 and 8192 (TFLOP/s), W4's chain on 10M
 //                elements (ms) op by op and as a plan run (one fused launch; and with its VJP); writes JSON to --json PATH
+//   workloads    the performance issue's W1-W7 (bench/Bench's classes) on the GPU backend and on the CPU, ms per call
 // --cpu-accelerator runs both on ILGPU's CPU accelerator at small sizes (a smoke run on any machine).
 // W4's chain as a program: one fused region (sin(x) * exp(-x * x) + tanh(x)).
 const string W4Program = "a = x * x\nb = neg(a)\nc = exp(b)\nd = sin(x)\ne = d * c\nf = tanh(x)\ny = e + f";
@@ -87,6 +88,32 @@ if (args.Contains("bench"))
         }
     foreach (var (k, v) in results) Console.WriteLine($"{k,-20} {v,12:F3}");
     if (jsonPath is not null) File.WriteAllText(jsonPath, JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+}
+
+if (args.Contains("workloads"))
+{
+    // W1-W7 define-by-run, each call a fresh scope on the GPU backend, then the same on the CPU. The CPU accelerator
+    // (a smoke run) takes the light ones at a small W4.
+    var results = new Dictionary<string, double>();
+    string[] ids = cpu ? ["W1", "W2", "W4", "W6"] : ["W1", "W2", "W3", "W4", "W5", "W6", "W7"];
+    foreach (var workload in AutogradService.Bench.Workload.All(cpu ? 1 << 14 : null).Where(w => ids.Contains(w.Id) && w.MissingOp is null))
+    {
+        workload.Setup();
+        foreach (var (backend, suffix) in new[] { ((IBackend?)gpu, "gpu"), (null, "cpu") })
+        {
+            AutogradService.Bench.Workload.Backend = backend;
+            results[$"{workload.Id}_{suffix}_ms"] = 1e3 * Time(() => workload.Run());
+        }
+    }
+    AutogradService.Bench.Workload.Backend = null;
+    foreach (var (k, v) in results) Console.WriteLine($"{k,-20} {v,12:F3}");
+    if (jsonPath is not null)
+    {
+        // Merged into the bench mode's file when both ran.
+        var all = File.Exists(jsonPath) ? JsonSerializer.Deserialize<Dictionary<string, double>>(File.ReadAllText(jsonPath))! : [];
+        foreach (var (k, v) in results) all[k] = v;
+        File.WriteAllText(jsonPath, JsonSerializer.Serialize(all, new JsonSerializerOptions { WriteIndented = true }));
+    }
 }
 
 // Median of five timed runs after one warm-up (every launch synchronises, so wall time is device time).

@@ -15,10 +15,13 @@ import torch
 
 DEFAULT_W4 = 10_000_000
 
+# Where the workloads' tensors live: bench/gpu_torch.py sets "cuda" (with torch.set_default_device) for the device check.
+DEVICE = "cpu"
+
 
 def uniform(shape, low, high, seed):
     g = torch.Generator().manual_seed(seed)
-    return torch.rand(shape, generator=g) * (high - low) + low
+    return (torch.rand(shape, generator=g, device="cpu") * (high - low) + low).to(DEVICE)
 
 
 class TinyDot:
